@@ -1,0 +1,21 @@
+// Seed writers for the repository-format fuzz targets, one file each
+// (fuzz/seeds_<target>.cc), called by make_seeds. Each returns the seeds of
+// its corpus as (file name, bytes) pairs; make_seeds writes them to
+// fuzz/corpus/<target>/.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/bytes.h"
+
+namespace lares::fuzz {
+
+using Seeds = std::vector<std::pair<std::string, Bytes>>;
+
+Seeds pack_seeds();      // fuzz/seeds_pack.cc     -> fuzz/corpus/pack/
+Seeds key_file_seeds();  // fuzz/seeds_key_file.cc -> fuzz/corpus/key_file/
+Seeds tree_seeds();      // fuzz/seeds_tree.cc     -> fuzz/corpus/tree/
+
+}  // namespace lares::fuzz

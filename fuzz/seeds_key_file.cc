@@ -1,0 +1,7 @@
+#include "fuzz/seeds.h"
+
+namespace lares::fuzz {
+
+Seeds key_file_seeds() { return {}; }
+
+}  // namespace lares::fuzz

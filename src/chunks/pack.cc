@@ -1,0 +1,1 @@
+#include "chunks/pack.h"

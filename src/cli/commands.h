@@ -1,0 +1,66 @@
+// The verbs of the `lares` CLI: one function per `lares <noun> <verb>`.
+//
+// main.cc parses the command line into one Arguments value and calls the
+// chosen verb; a verb returns the exit code, or a Status that main reports
+// (exit 1). Verbs talk to the pool library directly and keep the registry
+// ($LARES_HOME/pools.json) in step with what they change.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/output.h"
+#include "pool/pool.h"
+#include "util/status.h"
+
+namespace lares::cli {
+
+// Every value any verb takes; the parser fills the ones the chosen verb
+// declares and leaves the rest at their defaults.
+struct Arguments {
+  std::string pool;                  // <pool>: a registered pool's name
+  std::vector<std::string> devices;  // <device-dir>...: as typed; verbs make them absolute
+  int redundancy = 1;                // create: parity shards per object, 1..3
+  bool json = false;                 // read commands: print JSON instead of a table
+  bool force = false;                // export: forget a pool that cannot be opened
+  std::string max_rate;              // scrub: "50M" or "50M/s"; empty: unthrottled
+  bool restart = false;              // scrub: ignore the saved cursor
+  std::string device;                // replace <old> / remove <dev>: member path or id
+  std::string new_device;            // replace <new-dir>
+  std::string object;                // object <name>
+  std::string file = "-";            // object put/get <file|->; "-" is stdin/stdout
+  std::string prefix;                // object list --prefix
+  uint64_t offset = 0;               // object get --offset, bytes
+  uint64_t length = UINT64_MAX;      // object get --length, bytes; clipped at the end
+};
+
+using Verb = Result<ExitCode> (*)(const Arguments& args);
+
+// Parses a scrub rate such as "50M", "50M/s" or "1.5G/s" into bytes per
+// second; false on junk. Shared by the parser (to reject it early) and scrub.
+bool parse_rate(const std::string& text, uint64_t* bytes_per_second);
+
+// Opens the pool registered under `name`, checking that its devices still
+// hold that pool. kNotFound, naming the next step, when it is not registered.
+Result<std::unique_ptr<Pool>> open_registered_pool(const std::string& name, OpenMode mode);
+
+// pool_commands.cc
+Result<ExitCode> pool_create(const Arguments& args);
+Result<ExitCode> pool_import(const Arguments& args);
+Result<ExitCode> pool_export(const Arguments& args);
+Result<ExitCode> pool_list(const Arguments& args);
+Result<ExitCode> pool_status(const Arguments& args);
+Result<ExitCode> pool_scrub(const Arguments& args);
+Result<ExitCode> pool_add(const Arguments& args);
+Result<ExitCode> pool_replace(const Arguments& args);
+Result<ExitCode> pool_remove(const Arguments& args);
+
+// object_commands.cc
+Result<ExitCode> object_put(const Arguments& args);
+Result<ExitCode> object_get(const Arguments& args);
+Result<ExitCode> object_list(const Arguments& args);
+Result<ExitCode> object_rm(const Arguments& args);
+
+}  // namespace lares::cli

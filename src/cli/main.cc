@@ -1,0 +1,182 @@
+// `lares`: parses `lares <noun> <verb> ...` into Arguments and runs the verb
+// (cli/commands.h). Exit codes are those of cli/output.h; nothing is thrown
+// out of main.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+
+namespace lares::cli {
+namespace {
+
+// LARES_VERSION comes from project(... VERSION) in the top-level CMakeLists.txt.
+constexpr char kVersion[] = "lares " LARES_VERSION;
+
+CLI::App* add_verb(CLI::App* noun, const std::string& name, const std::string& description,
+                   Verb verb, Verb* chosen) {
+  CLI::App* command = noun->add_subcommand(name, description);
+  command->callback([verb, chosen] { *chosen = verb; });
+  return command;
+}
+
+void add_pool_name(CLI::App* command, Arguments& args) {
+  command->add_option("pool", args.pool, "Name of a registered pool")->required();
+}
+
+void add_json_flag(CLI::App* command, Arguments& args) {
+  command->add_flag("--json", args.json, "Print JSON instead of a table");
+}
+
+CLI::Validator rate_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        uint64_t rate = 0;
+        return parse_rate(text, &rate) ? "" : "not a rate such as 50M or 50M/s";
+      },
+      "SIZE/s");
+}
+
+void add_pool_commands(CLI::App& app, Arguments& args, Verb* chosen) {
+  CLI::App* pool = app.add_subcommand("pool", "Create, inspect and repair storage pools");
+  pool->require_subcommand(1);
+
+  CLI::App* create =
+      add_verb(pool, "create", "Create a pool on empty device folders", pool_create, chosen);
+  add_pool_name(create, args);
+  create->add_option("--redundancy,-r", args.redundancy, "Devices that may fail (1..3)")
+      ->check(CLI::Range(1, 3));
+  create->add_option("device-dir", args.devices, "Device folders")->required();
+
+  CLI::App* import =
+      add_verb(pool, "import", "Register the pool found on these devices", pool_import, chosen);
+  import->add_option("device-dir", args.devices, "Device folders")->required();
+  add_json_flag(import, args);
+
+  CLI::App* export_pool =
+      add_verb(pool, "export", "Forget a pool (its devices keep it)", pool_export, chosen);
+  add_pool_name(export_pool, args);
+  export_pool->add_flag("--force", args.force, "Forget it even if its devices cannot be opened");
+
+  add_json_flag(add_verb(pool, "list", "List registered pools", pool_list, chosen), args);
+
+  CLI::App* status =
+      add_verb(pool, "status", "Show a pool's devices and health", pool_status, chosen);
+  add_pool_name(status, args);
+  add_json_flag(status, args);
+
+  CLI::App* scrub =
+      add_verb(pool, "scrub", "Verify every shard and repair damage", pool_scrub, chosen);
+  add_pool_name(scrub, args);
+  add_json_flag(scrub, args);
+  scrub->add_option("--max-rate", args.max_rate, "Throttle, e.g. 50M (per second)")
+      ->check(rate_validator());
+  scrub->add_flag("--restart", args.restart, "Start over instead of resuming");
+
+  CLI::App* add = add_verb(pool, "add", "Add devices to a pool", pool_add, chosen);
+  add_pool_name(add, args);
+  add->add_option("device-dir", args.devices, "Device folders")->required();
+
+  CLI::App* replace =
+      add_verb(pool, "replace", "Rebuild a device's data onto a new one", pool_replace, chosen);
+  add_pool_name(replace, args);
+  replace->add_option("old", args.device, "Member path or device id")->required();
+  replace->add_option("new-dir", args.new_device, "New device folder")->required();
+
+  CLI::App* remove =
+      add_verb(pool, "remove", "Move data off a device and drop it", pool_remove, chosen);
+  add_pool_name(remove, args);
+  remove->add_option("device", args.device, "Member path or device id")->required();
+}
+
+void add_object_commands(CLI::App& app, Arguments& args, Verb* chosen) {
+  CLI::App* object = app.add_subcommand("object", "Store and read raw pool objects (debugging)");
+  object->require_subcommand(1);
+
+  CLI::App* put = add_verb(object, "put", "Store a file as an object", object_put, chosen);
+  add_pool_name(put, args);
+  put->add_option("name", args.object, "Object name")->required();
+  put->add_option("file", args.file, "File to store, or - for standard input")->required();
+
+  CLI::App* get = add_verb(object, "get", "Read an object", object_get, chosen);
+  add_pool_name(get, args);
+  get->add_option("name", args.object, "Object name")->required();
+  get->add_option("file", args.file, "Where to write it; - (the default) is standard output");
+  get->add_option("--offset", args.offset, "First byte to read");
+  get->add_option("--length", args.length, "Bytes to read (clipped at the end)");
+
+  CLI::App* list = add_verb(object, "list", "List object names", object_list, chosen);
+  add_pool_name(list, args);
+  list->add_option("--prefix", args.prefix, "Only names starting with this");
+  add_json_flag(list, args);
+
+  CLI::App* rm = add_verb(object, "rm", "Remove an object", object_rm, chosen);
+  add_pool_name(rm, args);
+  rm->add_option("name", args.object, "Object name")->required();
+}
+
+// Says which command is unknown or missing, where that is what went wrong:
+// CLI11 says only "A subcommand is required" in both cases.
+std::string command_problem(const CLI::App& level, const std::string& command) {
+  std::vector<const CLI::App*> commands = level.get_subcommands({});
+  if (commands.empty()) return "";
+  std::vector<std::string> left_over = level.remaining();
+  if (!left_over.empty()) return "'" + left_over.front() + "' is not a '" + command + "' command";
+  std::string names;
+  for (const CLI::App* sub : commands) names += (names.empty() ? "" : ", ") + sub->get_name();
+  return "'" + command + "' needs a command: " + names;
+}
+
+// Help and --version exit 0; any other parse error is a usage error (exit 2)
+// with a pointer to the help of the deepest command that was recognised.
+int handle_parse_error(const CLI::App& app, const CLI::ParseError& error) {
+  if (error.get_exit_code() == 0) return app.exit(error);
+  std::string command = "lares";
+  const CLI::App* level = &app;
+  while (!level->get_subcommands().empty()) {
+    level = level->get_subcommands().front();
+    command += " " + level->get_name();
+  }
+  std::string message = command_problem(*level, command);
+  if (message.empty()) message = error.what();
+  std::fprintf(stderr, "lares: %s\nlares: run '%s --help' for usage\n", message.c_str(),
+               command.c_str());
+  return static_cast<int>(ExitCode::kUsage);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app("Lares: redundant, self-healing storage for a home server", "lares");
+  app.set_version_flag("--version", kVersion);
+  app.require_subcommand(1);
+  app.footer("Run 'lares <noun> --help' for the verbs of a noun.");
+  Arguments args;
+  Verb chosen = nullptr;
+  add_pool_commands(app, args, &chosen);
+  add_object_commands(app, args, &chosen);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return handle_parse_error(app, error);
+  }
+  // require_subcommand on every noun means a parse that succeeded chose a verb.
+  LARES_CHECK(chosen != nullptr);
+  Result<ExitCode> result = chosen(args);
+  if (!result.is_ok()) return static_cast<int>(report_failure(result.status()));
+  return static_cast<int>(*result);
+}
+
+}  // namespace
+}  // namespace lares::cli
+
+int main(int argc, char** argv) {
+  try {
+    return lares::cli::run(argc, argv);
+  } catch (const std::exception& error) {
+    // A bug or std::bad_alloc (e.g. `object put` of a file larger than memory).
+    std::fprintf(stderr, "lares: internal error: %s\n", error.what());
+    return static_cast<int>(lares::cli::ExitCode::kFailure);
+  }
+}
