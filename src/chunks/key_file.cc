@@ -204,8 +204,8 @@ Status check_keys(const nlohmann::json& obj, std::initializer_list<std::string_v
     bool known = false;
     for (std::string_view key : allowed) known = known || item.key() == key;
     if (!known) {
-      return Status::corruption(std::string("key slot: unexpected field '") + item.key() + "' " +
-                                where);
+      return Status::corruption(std::string("key slot: unexpected field '") +
+                                item.key().substr(0, 64) + "' " + where);
     }
   }
   return Status::ok();

@@ -65,17 +65,22 @@ std::string key_slot_object_name(const std::string& slot_id);
 // Encodes a slot as its JSON text, and back. decode_key_slot is strict:
 // kCorruption for invalid JSON, missing or mistyped fields, an unknown kind,
 // bad hex or lengths, a label over 200 bytes; kFailedPrecondition for a format
-// other than 1; kInvalidArgument-free: Argon2 parameters outside
-// validate_argon2_params() are kCorruption too.
+// other than 1; never kInvalidArgument: Argon2 parameters outside
+// validate_argon2_params() are kCorruption too. Unknown fields, and "argon2" or
+// "salt" in a recovery slot, are kCorruption. decode_key_slot cannot see the
+// object name: the caller checks it equals key_slot_object_name(slot_id).
+// REQUIRES (encode): a slot that decode would accept (checked; a slot that
+// could not be read back is never written).
 std::string encode_key_slot(const KeySlot& slot);
 Result<KeySlot> decode_key_slot(std::string_view text);
 
 // A new slot wrapping `master` under `passphrase` (fresh random salt and slot
-// id; created_unix = now).
+// id; created_unix = now). kInvalidArgument for parameters outside
+// validate_argon2_params() or a label that is not UTF-8 of at most 200 bytes.
 Result<KeySlot> make_passphrase_slot(const Key32& master, const RepoId& repo,
                                      std::string_view passphrase, const Argon2Params& params,
                                      std::string label);
-// A new slot wrapping `master` under `recovery_key`.
+// A new slot wrapping `master` under `recovery_key` (label empty).
 KeySlot make_recovery_slot(const Key32& master, const RepoId& repo, const Key32& recovery_key);
 
 // Unwraps the master key. kPermissionDenied when the passphrase (or recovery

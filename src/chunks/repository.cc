@@ -616,6 +616,18 @@ Status Repository::rewrite_index(const std::vector<IndexPack>& packs) {
   return load_index();
 }
 
+Result<std::vector<PackEntry>> Repository::read_pack_trailer(const std::string& name) {
+  ASSIGN_OR_RETURN(uint64_t size, store_.size(name));
+  if (size < kPackHeaderSize + kPackFooterSize) {
+    return Status::corruption("shorter than a pack header and footer");
+  }
+  ASSIGN_OR_RETURN(Bytes footer, store_.get(name, size - kPackFooterSize, kPackFooterSize));
+  ASSIGN_OR_RETURN(uint64_t trailer_length, parse_pack_footer(footer, size));
+  const uint64_t trailer_offset = size - kPackFooterSize - trailer_length;
+  ASSIGN_OR_RETURN(Bytes trailer, store_.get(name, trailer_offset, trailer_length));
+  return open_pack_trailer(meta_, config_.id, trailer, trailer_offset);
+}
+
 Status Repository::rebuild_index(std::vector<std::string>* bad_packs) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, store_.list("packs/"));
   std::vector<IndexPack> packs;
@@ -625,27 +637,7 @@ Status Repository::rebuild_index(std::vector<std::string>* bad_packs) {
       if (bad_packs) bad_packs->push_back(name + " (not a pack name)");
       continue;
     }
-    auto size = store_.size(name);
-    Result<std::vector<PackEntry>> entries = size.status();
-    if (size.is_ok() && *size >= kPackHeaderSize + kPackFooterSize) {
-      auto footer = store_.get(name, *size - kPackFooterSize, kPackFooterSize);
-      if (!footer.is_ok()) {
-        entries = footer.status();
-      } else {
-        auto trailer_len = parse_pack_footer(*footer, *size);
-        if (!trailer_len.is_ok()) {
-          entries = trailer_len.status();
-        } else {
-          uint64_t trailer_offset = *size - kPackFooterSize - *trailer_len;
-          auto trailer = store_.get(name, trailer_offset, *trailer_len);
-          entries = trailer.is_ok()
-                        ? open_pack_trailer(meta_, config_.id, *trailer, trailer_offset)
-                        : Result<std::vector<PackEntry>>(trailer.status());
-        }
-      }
-    } else if (size.is_ok()) {
-      entries = Status::corruption("shorter than a pack header and footer");
-    }
+    auto entries = read_pack_trailer(name);
     if (!entries.is_ok()) {
       if (bad_packs) bad_packs->push_back(name + " (" + entries.status().message() + ")");
       continue;

@@ -218,6 +218,8 @@ class Repository {
   struct CompactEntry;  // one committed blob, 56 bytes
   Repository(ObjectStore& store, RepoConfig config, Key32 master, std::string slot_id);
   Status load_index();
+  // The entries of a pack, from its trailer only.
+  Result<std::vector<PackEntry>> read_pack_trailer(const std::string& name);
   Status write_pack(Bytes pack, std::vector<PackEntry> entries);
   Status write_index_segment(const std::vector<IndexPack>& packs, std::string* name);
   Result<Bytes> open_sealed_blob(const PackEntry& entry, ByteView sealed);

@@ -34,6 +34,20 @@ struct Arguments {
   std::string prefix;                // object list --prefix
   uint64_t offset = 0;               // object get --offset, bytes
   uint64_t length = UINT64_MAX;      // object get --length, bytes; clipped at the end
+  // Repositories (repo_commands.cc).
+  std::string repo;                   // <repo>: a pool name or a folder path
+  std::string target;                 // <repo>/<dataset>[@<snapshot>]
+  std::string source;                 // backup <dir> / restore <target-dir>
+  std::string name;                   // backup --name
+  std::vector<std::string> excludes;  // backup --exclude
+  std::string path;                   // restore --path
+  bool overwrite = false;             // restore --overwrite
+  std::string passphrase_file;        // --passphrase-file
+  std::string recovery_key_file;      // --recovery-key-file
+  std::string kdf_memory;             // create/init --kdf-memory, e.g. 256M
+  uint64_t kdf_ops = 0;               // create/init --kdf-ops
+  bool rebuild_index = false;         // repo repair --rebuild-index
+  bool read_data = false;             // repo check --read-data
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -56,6 +70,21 @@ Result<ExitCode> pool_scrub(const Arguments& args);
 Result<ExitCode> pool_add(const Arguments& args);
 Result<ExitCode> pool_replace(const Arguments& args);
 Result<ExitCode> pool_remove(const Arguments& args);
+
+// repo_commands.cc
+// Creates a repository in `store`, asking for the passphrase as the verbs do,
+// and prints the recovery key.
+Status init_repository(ObjectStore& store, const Arguments& args);
+Status init_pool_repository(Pool& pool, const Arguments& args);
+// True when a passphrase can be had without asking (a file or the environment)
+// or by asking on a terminal.
+bool passphrase_available(const Arguments& args);
+Result<ExitCode> repo_init(const Arguments& args);
+Result<ExitCode> repo_check(const Arguments& args);
+Result<ExitCode> repo_repair(const Arguments& args);
+Result<ExitCode> backup_command(const Arguments& args);
+Result<ExitCode> restore_command(const Arguments& args);
+Result<ExitCode> snapshot_list(const Arguments& args);
 
 // object_commands.cc
 Result<ExitCode> object_put(const Arguments& args);

@@ -40,6 +40,76 @@ CLI::Validator rate_validator() {
       "SIZE/s");
 }
 
+void add_passphrase_options(CLI::App* command, Arguments& args) {
+  command->add_option("--passphrase-file", args.passphrase_file,
+                      "Read the passphrase from this file (else LARES_PASSPHRASE, else a prompt)");
+}
+
+void add_unlock_options(CLI::App* command, Arguments& args) {
+  add_passphrase_options(command, args);
+  command->add_option("--recovery-key-file", args.recovery_key_file,
+                      "Unlock with the recovery key in this file (or LARES_RECOVERY_KEY)");
+}
+
+// Creating a repository: the passphrase and its Argon2id cost.
+void add_key_options(CLI::App* command, Arguments& args) {
+  add_passphrase_options(command, args);
+  command->add_option("--kdf-memory", args.kdf_memory,
+                      "Argon2id memory per unlock (default 256M; 8K..4G)");
+  command->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3; 1..64)");
+}
+
+void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
+  CLI::App* repo = app.add_subcommand("repo", "Create, check and repair backup repositories");
+  repo->require_subcommand(1);
+  const std::string where = "A pool name, or a folder path (starting with /, ./, ../ or ~)";
+
+  CLI::App* init = add_verb(repo, "init", "Create an encrypted repository", repo_init, chosen);
+  init->add_option("repo", args.repo, where)->required();
+  add_key_options(init, args);
+
+  CLI::App* check = add_verb(repo, "check", "Check that every snapshot is complete and intact",
+                             repo_check, chosen);
+  check->add_option("repo", args.repo, where)->required();
+  check->add_flag("--read-data", args.read_data, "Also read and verify every pack");
+  add_json_flag(check, args);
+  add_unlock_options(check, args);
+
+  CLI::App* repair = add_verb(repo, "repair", "Repair repository metadata", repo_repair, chosen);
+  repair->add_option("repo", args.repo, where)->required();
+  repair->add_flag("--rebuild-index", args.rebuild_index, "Rebuild the index from the packs");
+  add_unlock_options(repair, args);
+
+  CLI::App* backup = app.add_subcommand("backup", "Back up a folder into a new snapshot");
+  backup->callback([chosen] { *chosen = backup_command; });
+  backup->add_option("dir", args.source, "Folder to back up")->required();
+  backup->add_option("dataset", args.target, "<pool>/<dataset> or <folder>/<dataset>")->required();
+  backup->add_option("--name", args.name, "Snapshot name (default: the UTC time)");
+  backup->add_option("--exclude", args.excludes,
+                     "Leave out matching entries (a name pattern, or a path pattern with '/')");
+  add_json_flag(backup, args);
+  add_unlock_options(backup, args);
+
+  CLI::App* restore = app.add_subcommand("restore", "Restore a snapshot into a folder");
+  restore->callback([chosen] { *chosen = restore_command; });
+  restore->add_option("snapshot", args.target,
+                      "<pool>/<dataset>[@<snapshot>] (default: the newest)")
+      ->required();
+  restore->add_option("target", args.source, "Folder to restore into (new or empty)")->required();
+  restore->add_option("--path", args.path, "Restore only this file or folder of the snapshot");
+  restore->add_flag("--overwrite", args.overwrite, "Replace what the target folder holds");
+  add_json_flag(restore, args);
+  add_unlock_options(restore, args);
+
+  CLI::App* snapshot = app.add_subcommand("snapshot", "List and compare snapshots");
+  snapshot->require_subcommand(1);
+  CLI::App* list = add_verb(snapshot, "list", "List a dataset's snapshots, oldest first",
+                            snapshot_list, chosen);
+  list->add_option("dataset", args.target, "<pool>/<dataset>")->required();
+  add_json_flag(list, args);
+  add_unlock_options(list, args);
+}
+
 void add_pool_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   CLI::App* pool = app.add_subcommand("pool", "Create, inspect and repair storage pools");
   pool->require_subcommand(1);
@@ -50,6 +120,7 @@ void add_pool_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   create->add_option("--redundancy,-r", args.redundancy, "Devices that may fail (1..3)")
       ->check(CLI::Range(1, 3));
   create->add_option("device-dir", args.devices, "Device folders")->required();
+  add_key_options(create, args);
 
   CLI::App* import =
       add_verb(pool, "import", "Register the pool found on these devices", pool_import, chosen);
@@ -148,7 +219,7 @@ int handle_parse_error(const CLI::App& app, const CLI::ParseError& error) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app("Lares: redundant, self-healing storage for a home server", "lares");
+  CLI::App app("Lares: redundant, self-healing, encrypted storage for a home server", "lares");
   app.set_version_flag("--version", kVersion);
   app.require_subcommand(1);
   app.footer("Run 'lares <noun> --help' for the verbs of a noun.");
@@ -156,6 +227,7 @@ int run(int argc, char** argv) {
   Verb chosen = nullptr;
   add_pool_commands(app, args, &chosen);
   add_object_commands(app, args, &chosen);
+  add_repo_commands(app, args, &chosen);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

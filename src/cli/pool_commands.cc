@@ -144,6 +144,18 @@ Result<ExitCode> pool_create(const Arguments& args) {
   }
   std::printf("created pool '%s' (id %s), redundancy %d, on %zu devices\n", pool->name().c_str(),
               pool->id().c_str(), args.redundancy, args.devices.size());
+  if (!passphrase_available(args)) {
+    std::printf("no passphrase given, so the pool has no backup repository yet; add one with "
+                "'lares repo init %s'\n",
+                args.pool.c_str());
+    return ExitCode::kOk;
+  }
+  Status repo = init_pool_repository(*pool, args);
+  if (!repo.is_ok()) {
+    return repo.with_context("pool '" + args.pool +
+                             "' was created, but its repository was not (fix this, then run "
+                             "'lares repo init " + args.pool + "'): ");
+  }
   return ExitCode::kOk;
 }
 

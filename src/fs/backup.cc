@@ -222,6 +222,10 @@ class Backup {
         continue;
       }
       node.name = name;
+      // Access times are not kept: reading (this backup included) moves them,
+      // and an unchanged folder must encode to the same tree blob every time.
+      // Restore sets atime to mtime.
+      node.atime_ns = node.mtime_ns;
       auto prev_it = previous.find(name);
       const Node* prev = prev_it == previous.end() ? nullptr : prev_it->second;
       if (node.type == NodeType::kDir) {

@@ -10,6 +10,9 @@
 // a tree blob (fs/tree.h) once its entries are done, so an unchanged subtree
 // encodes to the same blob and costs nothing to store again.
 //
+// Access times are not kept (reading moves them, and an unchanged folder must
+// encode to the same tree blob every time): restore sets them to the mtime.
+//
 // A file that vanishes, cannot be opened or read, or changes type while it is
 // read is reported in `skipped` and left out; the backup goes on. The snapshot
 // record is written last, after flush(): a backup cut short leaves earlier

@@ -25,13 +25,14 @@ namespace {
 
 constexpr size_t kMaxVarintBytes = 10;  // ceil(64 / 7)
 constexpr size_t kMaxUserNameLength = 255;
-// The fewest bytes each repeated item can take, to bound counts by the bytes
-// that remain before anything is reserved.
-// Entry: name (2), type, mode, uid, gid, user, group, 3 times, inode, device,
-// nlink, size (1 each), xattr count (1); a fifo or socket has no more.
-constexpr size_t kMinEntryBytes = 2 + 14 + 1;
+// The fewest bytes each repeated item can be parsed from, to bound counts by
+// the bytes that remain before anything is reserved: every varint and length
+// takes at least one byte.
+// Entry: name length, type, mode, uid, gid, user, group, 3 times, inode,
+// device, nlink, size, xattr count; a fifo or socket has nothing more.
+constexpr size_t kMinEntryBytes = 15;
 constexpr size_t kMinExtentBytes = 2;  // kind, length (a hole)
-constexpr size_t kMinXattrBytes = 3;   // name (2), empty value (1)
+constexpr size_t kMinXattrBytes = 2;   // name length, value length
 
 constexpr uint8_t kExtentData = 0;
 constexpr uint8_t kExtentHole = 1;

@@ -44,8 +44,9 @@ void Progress::update(uint64_t done_bytes, uint64_t done_items) {
                   100.0 * static_cast<double>(done_bytes) / static_cast<double>(total_bytes_));
     pct = buf;
   }
-  std::fprintf(stderr, "\r\033[K%s: %s%s, %llu objects, %s", label_.c_str(), pct.c_str(),
+  std::fprintf(stderr, "\r\033[K%s: %s%s, %llu %s, %s", label_.c_str(), pct.c_str(),
                format_size(done_bytes).c_str(), static_cast<unsigned long long>(done_items),
+               items_noun_.c_str(),
                describe(done_bytes, total_bytes_, seconds).c_str());
   std::fflush(stderr);
 }

@@ -20,6 +20,11 @@ class Progress {
 
   // Reports absolute progress; redraws at most a few times a second.
   void update(uint64_t done_bytes, uint64_t done_items);
+  // For totals still being counted (a backup's folder scan).
+  void set_total(uint64_t total_bytes) { total_bytes_ = total_bytes; }
+  bool enabled() const { return enabled_; }
+  // What done_items counts ("objects" unless set).
+  void set_items_noun(std::string noun) { items_noun_ = std::move(noun); }
   void finish();
 
   // "12.3 MiB/s, ETA 1m05s" for the given figures; exposed for tests.
@@ -31,6 +36,7 @@ class Progress {
   uint64_t total_bytes_;
   bool enabled_;
   bool drawn_ = false;
+  std::string items_noun_ = "objects";
   Clock::time_point start_;
   Clock::time_point last_draw_;
 };

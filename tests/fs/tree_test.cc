@@ -217,6 +217,26 @@ TEST(TreeTest, RoundTripsExtremeValues) {
   expect_round_trip(tree);
 }
 
+// Entries of 16 bytes, the smallest valid ones: the count bound must not
+// reject them.
+TEST(TreeTest, RoundTripsTheSmallestEntries) {
+  Tree tree;
+  for (char c = 'a'; c <= 'z'; ++c) {
+    Node n;
+    n.name = std::string(1, c);
+    n.type = NodeType::kFifo;
+    n.nlink = 1;
+    tree.nodes.push_back(n);
+  }
+  expect_round_trip(tree);
+  EXPECT_EQ(encode_tree(tree).size(), 2 + 26 * 16u);
+  Node empty_xattrs = tree.nodes.back();
+  empty_xattrs.name = "zz";
+  empty_xattrs.xattrs = {{"a", {}}, {"b", {}}};
+  tree.nodes.push_back(empty_xattrs);
+  expect_round_trip(tree);
+}
+
 // The bytes of a one-entry tree written out by hand: pins the varints, the
 // zigzag encoding and the field order independently of the encoder.
 TEST(TreeTest, FieldsLieWhereTheFormatSays) {
@@ -279,7 +299,7 @@ TEST(TreeTest, TypeSpecificFieldsFollowTheSize) {
   // ..., size 305 (0xb1 0x02), 2 extents, data (0, id, 300 = 0xac 0x02), hole (1, 5), 0 xattrs.
   Bytes tail = {0xb1, 0x02, 0x02, 0x00};
   tail.insert(tail.end(), file.extents[0].id->bytes.begin(), file.extents[0].id->bytes.end());
-  for (uint8_t b : {0xac, 0x02, 0x01, 0x05, 0x00}) tail.push_back(b);
+  for (uint8_t b : bytes_of({0xac, 0x02, 0x01, 0x05, 0x00})) tail.push_back(b);
   ASSERT_GE(bytes.size(), tail.size());
   EXPECT_TRUE(std::equal(tail.begin(), tail.end(), bytes.end() - static_cast<long>(tail.size())));
 }
@@ -375,7 +395,7 @@ TEST(TreeTest, RejectsIdsOver32Bits) {
 }
 
 TEST(TreeTest, RejectsUnknownTypes) {
-  for (uint8_t type : {0, 8, 255}) {
+  for (int type : {0, 8, 255}) {
     Node n = base_node("t", static_cast<NodeType>(type));
     expect_rejected(n, "unknown type " + std::to_string(type));
   }
@@ -519,7 +539,7 @@ TEST(TreeTest, RejectsCountsTheBytesCannotHold) {
 
 TEST(TreeTest, UnknownVersionsAreAFailedPrecondition) {
   Bytes bytes = encode_tree(every_type_tree());
-  for (uint8_t version : {0, 2, 255}) {
+  for (uint8_t version : bytes_of({0, 2, 255})) {
     bytes[0] = version;
     expect_code(decode_tree(bytes).status(), Code::kFailedPrecondition, "version");
   }

@@ -1,0 +1,393 @@
+// The repository verbs: `lares repo init|check|repair`, `lares backup`,
+// `lares restore`, `lares snapshot list`.
+//
+// A repository is named by where it lives: a registered pool's name (its
+// repository is under the pool's "repo/" objects), or a folder path (one that
+// starts with '/', './', '../' or '~'), e.g. a USB disk. A dataset is named
+// <repository>/<dataset>, and a snapshot <repository>/<dataset>@<snapshot>.
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "chunks/repository.h"
+#include "cli/commands.h"
+#include "fs/backup.h"
+#include "fs/check.h"
+#include "objects/dir_store.h"
+#include "objects/prefix_store.h"
+#include "util/file.h"
+#include "util/progress.h"
+
+namespace lares::cli {
+namespace {
+
+constexpr char kPoolRepoPrefix[] = "repo/";
+
+bool looks_like_path(const std::string& text) {
+  return !text.empty() && (text[0] == '/' || text[0] == '~' || text.rfind("./", 0) == 0 ||
+                           text.rfind("../", 0) == 0 || text == "." || text == "..");
+}
+
+// An open repository and what it sits on.
+struct OpenRepo {
+  std::unique_ptr<Pool> pool;
+  std::unique_ptr<ObjectStore> store;  // DirStore, or a PrefixStore over the pool
+  std::optional<FileLock> lock;        // folder repositories: the writer lock
+  std::unique_ptr<Repository> repo;
+};
+
+Result<std::string> read_secret_file(const std::string& path) {
+  ASSIGN_OR_RETURN(Bytes bytes, read_file(path));
+  std::string text(as_chars(bytes));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+Result<std::string> prompt_secret(const std::string& prompt) {
+  std::FILE* tty = std::fopen("/dev/tty", "r+");
+  if (tty == nullptr) return Status::not_found("no terminal");
+  int fd = fileno(tty);
+  termios old{};
+  bool restore = tcgetattr(fd, &old) == 0;
+  if (restore) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  std::fprintf(tty, "%s", prompt.c_str());
+  std::fflush(tty);
+  char buf[1024];
+  bool got = std::fgets(buf, sizeof buf, tty) != nullptr;
+  if (restore) tcsetattr(fd, TCSAFLUSH, &old);
+  std::fprintf(tty, "\n");
+  std::fclose(tty);
+  if (!got) return Status::invalid_argument("no passphrase entered");
+  std::string text = buf;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+// --passphrase-file, then LARES_PASSPHRASE, then a prompt on the terminal.
+Result<std::string> get_passphrase(const Arguments& args, bool confirm) {
+  if (!args.passphrase_file.empty()) return read_secret_file(args.passphrase_file);
+  if (const char* env = std::getenv("LARES_PASSPHRASE"); env != nullptr) return std::string(env);
+  if (isatty(STDIN_FILENO) == 0) {
+    return Status::invalid_argument(
+        "no passphrase: pass --passphrase-file FILE or set LARES_PASSPHRASE");
+  }
+  ASSIGN_OR_RETURN(std::string first, prompt_secret("Passphrase: "));
+  if (confirm) {
+    ASSIGN_OR_RETURN(std::string again, prompt_secret("Passphrase again: "));
+    if (again != first) return Status::invalid_argument("the passphrases differ");
+  }
+  return first;
+}
+
+Result<Unlock> get_unlock(const Arguments& args) {
+  Unlock unlock;
+  std::string recovery;
+  if (!args.recovery_key_file.empty()) {
+    ASSIGN_OR_RETURN(recovery, read_secret_file(args.recovery_key_file));
+  } else if (const char* env = std::getenv("LARES_RECOVERY_KEY"); env != nullptr) {
+    recovery = env;
+  }
+  if (!recovery.empty()) {
+    ASSIGN_OR_RETURN(Key32 key, parse_recovery_key(recovery));
+    unlock.recovery_key = std::move(key);
+    return unlock;
+  }
+  ASSIGN_OR_RETURN(unlock.passphrase, get_passphrase(args, /*confirm=*/false));
+  return unlock;
+}
+
+Result<Argon2Params> kdf_params(const Arguments& args) {
+  Argon2Params params = kArgon2Default;
+  if (!args.kdf_memory.empty()) {
+    uint64_t bytes = 0;
+    if (!parse_size(args.kdf_memory, &bytes)) {
+      return Status::invalid_argument("--kdf-memory: not a size such as 256M");
+    }
+    params.mem_bytes = static_cast<size_t>(bytes);
+  }
+  if (args.kdf_ops != 0) params.ops = args.kdf_ops;
+  RETURN_IF_ERROR(validate_argon2_params(params));
+  return params;
+}
+
+// Opens the store of repository `where` (a pool name or a folder).
+Result<OpenRepo> open_store(const std::string& where, bool write, bool create_folder) {
+  OpenRepo r;
+  if (looks_like_path(where)) {
+    std::string root = absolute_path(where);
+    ASSIGN_OR_RETURN(std::unique_ptr<DirStore> dir,
+                     DirStore::open(root, create_folder ? CreateIfMissing::kYes
+                                                        : CreateIfMissing::kNo));
+    if (write) {
+      auto lock = FileLock::acquire(root + "/writer.lock", "repository " + root);
+      if (!lock.is_ok()) return lock.status();
+      r.lock.emplace(std::move(*lock));
+    }
+    r.store = std::move(dir);
+  } else {
+    ASSIGN_OR_RETURN(r.pool,
+                     open_registered_pool(where, write ? OpenMode::kReadWrite : OpenMode::kReadOnly));
+    r.store = std::make_unique<PrefixStore>(*r.pool, kPoolRepoPrefix);
+  }
+  return r;
+}
+
+Result<OpenRepo> open_repo(const std::string& where, bool write, const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_store(where, write, /*create_folder=*/false));
+  ASSIGN_OR_RETURN(bool present, Repository::exists(*r.store));
+  if (!present) {
+    return Status::not_found("'" + where + "' holds no Lares repository; create one with 'lares repo init " +
+                             where + "'");
+  }
+  ASSIGN_OR_RETURN(Unlock unlock, get_unlock(args));
+  ASSIGN_OR_RETURN(r.repo, Repository::open(*r.store, unlock));
+  return r;
+}
+
+// "<repo>/<dataset>[@<snapshot>]": the repository is everything before the
+// last '/'.
+struct DatasetRef {
+  std::string repo, dataset, snapshot;
+};
+
+Result<DatasetRef> parse_dataset_ref(const std::string& text, bool allow_snapshot) {
+  DatasetRef ref;
+  std::string rest = text;
+  size_t at = rest.rfind('@');
+  size_t slash = rest.rfind('/');
+  if (at != std::string::npos && (slash == std::string::npos || at > slash)) {
+    if (!allow_snapshot) {
+      return Status::invalid_argument("'" + text + "': name a dataset here, not a snapshot");
+    }
+    ref.snapshot = rest.substr(at + 1);
+    rest.resize(at);
+  }
+  slash = rest.rfind('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size()) {
+    return Status::invalid_argument("'" + text +
+                                    "' is not <pool>/<dataset> (or <folder>/<dataset>)");
+  }
+  ref.repo = rest.substr(0, slash);
+  ref.dataset = rest.substr(slash + 1);
+  RETURN_IF_ERROR(validate_dataset_name(ref.dataset));
+  if (!ref.snapshot.empty()) RETURN_IF_ERROR(validate_snapshot_name(ref.snapshot));
+  return ref;
+}
+
+std::string iso_time(int64_t time_ns) {
+  std::time_t secs = static_cast<std::time_t>(time_ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json snapshot_json(const SnapshotRecord& s) {
+  return {{"id", s.id},
+          {"dataset", s.dataset},
+          {"name", s.name},
+          {"time", iso_time(s.time_ns)},
+          {"time_ns", s.time_ns},
+          {"hostname", s.hostname},
+          {"source", s.source},
+          {"parent", s.parent},
+          {"files", s.files},
+          {"dirs", s.dirs},
+          {"bytes", s.bytes},
+          {"new_blobs", s.new_blobs},
+          {"new_bytes_stored", s.new_bytes_stored},
+          {"duration_s", s.duration_s}};
+}
+
+void print_recovery_key(const std::string& key) {
+  std::printf(
+      "\nRecovery key (shown only now; write it down and keep it apart from this server):\n\n"
+      "    %s\n\n"
+      "With it, 'lares' opens this repository if every passphrase is lost "
+      "(--recovery-key-file or LARES_RECOVERY_KEY).\n",
+      key.c_str());
+}
+
+}  // namespace
+
+bool passphrase_available(const Arguments& args) {
+  return !args.passphrase_file.empty() || std::getenv("LARES_PASSPHRASE") != nullptr ||
+         isatty(STDIN_FILENO) != 0;
+}
+
+Status init_repository(ObjectStore& store, const Arguments& args) {
+  ASSIGN_OR_RETURN(std::string passphrase, get_passphrase(args, /*confirm=*/true));
+  ASSIGN_OR_RETURN(Argon2Params params, kdf_params(args));
+  InitOptions options;
+  options.argon2 = params;
+  std::string recovery;
+  ASSIGN_OR_RETURN(std::unique_ptr<Repository> repo,
+                   Repository::init(store, passphrase, options, &recovery));
+  print_recovery_key(recovery);
+  return Status::ok();
+}
+
+Status init_pool_repository(Pool& pool, const Arguments& args) {
+  PrefixStore store(pool, kPoolRepoPrefix);
+  return init_repository(store, args);
+}
+
+Result<ExitCode> repo_init(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_store(args.repo, /*write=*/true, /*create_folder=*/true));
+  RETURN_IF_ERROR(init_repository(*r.store, args));
+  std::printf("created an encrypted repository in '%s'\n", args.repo.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> backup_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+  BackupOptions options;
+  options.dataset = ref.dataset;
+  options.name = args.name;
+  options.excludes = args.excludes;
+  Progress progress("backup " + args.target, 0,
+                    args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("files");
+  if (progress.enabled()) {
+    options.progress = [&](const BackupProgress& p) {
+      progress.set_total(p.bytes_total);
+      progress.update(p.bytes_done, p.files);
+    };
+  }
+  ASSIGN_OR_RETURN(BackupResult result, backup(*r.repo, args.source, options));
+  progress.finish();
+  for (const auto& s : result.skipped) std::fprintf(stderr, "lares: skipped %s\n", s.c_str());
+  const SnapshotRecord& s = result.snapshot;
+  if (args.json) {
+    nlohmann::json j = snapshot_json(s);
+    j["skipped"] = result.skipped;
+    j["files_read"] = result.files_read;
+    print_json(j);
+  } else {
+    std::printf("snapshot %s/%s@%s: %llu files, %llu folders, %s; %s new in %llu blobs; %.1f s\n",
+                ref.repo.c_str(), s.dataset.c_str(), s.name.c_str(),
+                static_cast<unsigned long long>(s.files), static_cast<unsigned long long>(s.dirs),
+                format_size(s.bytes).c_str(), format_size(s.new_bytes_stored).c_str(),
+                static_cast<unsigned long long>(s.new_blobs), s.duration_s);
+    if (!result.skipped.empty()) {
+      std::printf("%zu entries were skipped (listed above)\n", result.skipped.size());
+    }
+  }
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> restore_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/false, args));
+  ASSIGN_OR_RETURN(SnapshotRecord snap, r.repo->find_snapshot(ref.dataset, ref.snapshot));
+  RestoreOptions options;
+  options.path = args.path;
+  options.overwrite = args.overwrite;
+  Progress progress("restore " + ref.dataset + "@" + snap.name, snap.bytes,
+                    args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("files");
+  if (progress.enabled()) {
+    options.progress = [&](const RestoreProgress& p) { progress.update(p.bytes_done, p.files); };
+  }
+  ASSIGN_OR_RETURN(RestoreResult result, restore(*r.repo, snap, absolute_path(args.source), options));
+  progress.finish();
+  for (const auto& w : result.warnings) std::fprintf(stderr, "lares: warning: %s\n", w.c_str());
+  if (args.json) {
+    print_json({{"snapshot", snapshot_json(snap)},
+                {"files", result.files},
+                {"dirs", result.dirs},
+                {"bytes", result.bytes},
+                {"warnings", result.warnings}});
+  } else {
+    std::printf("restored %s@%s to %s: %llu files, %llu folders, %s\n", ref.dataset.c_str(),
+                snap.name.c_str(), args.source.c_str(),
+                static_cast<unsigned long long>(result.files),
+                static_cast<unsigned long long>(result.dirs), format_size(result.bytes).c_str());
+  }
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> snapshot_list(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/false, args));
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, r.repo->list_snapshots(ref.dataset));
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : snaps) list.push_back(snapshot_json(s));
+    print_json(list);
+    return ExitCode::kOk;
+  }
+  Table table({"NAME", "TIME", "FILES", "SIZE", "NEW", "SOURCE"});
+  for (const auto& s : snaps) {
+    table.add_row({s.name, iso_time(s.time_ns), std::to_string(s.files), format_size(s.bytes),
+                   format_size(s.new_bytes_stored), s.source});
+  }
+  table.print(stdout);
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> repo_check(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/false, args));
+  CheckOptions options;
+  options.read_data = args.read_data;
+  uint64_t total = 0;
+  for (const auto& p : r.repo->index_packs()) {
+    for (const auto& e : p.entries) total += e.sealed_length;
+  }
+  Progress progress("check " + args.repo, total,
+                    args.json || !args.read_data ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("packs");
+  options.progress = [&](uint64_t bytes, uint64_t packs) { progress.update(bytes, packs); };
+  ASSIGN_OR_RETURN(CheckReport report, check_repository(*r.repo, options));
+  progress.finish();
+  if (args.json) {
+    print_json({{"ok", report.problems.empty()},
+                {"snapshots", report.snapshots},
+                {"trees", report.trees},
+                {"files", report.files},
+                {"packs", report.packs},
+                {"packs_read", report.packs_read},
+                {"bytes_read", report.bytes_read},
+                {"problems", report.problems}});
+  } else {
+    for (const auto& p : report.problems) std::printf("problem: %s\n", p.c_str());
+    std::printf("%s: %llu snapshots, %llu folders, %llu files, %llu packs%s: %s\n",
+                args.repo.c_str(), static_cast<unsigned long long>(report.snapshots),
+                static_cast<unsigned long long>(report.trees),
+                static_cast<unsigned long long>(report.files),
+                static_cast<unsigned long long>(report.packs),
+                args.read_data ? " (all data read)" : "",
+                report.problems.empty() ? "no problems found"
+                                        : (std::to_string(report.problems.size()) +
+                                           " problems found")
+                                              .c_str());
+  }
+  return report.problems.empty() ? ExitCode::kOk : ExitCode::kDataProblem;
+}
+
+Result<ExitCode> repo_repair(const Arguments& args) {
+  if (!args.rebuild_index) {
+    return Status::invalid_argument("say what to repair: --rebuild-index");
+  }
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/true, args));
+  std::vector<std::string> bad;
+  RETURN_IF_ERROR(r.repo->rebuild_index(&bad));
+  for (const auto& b : bad) std::fprintf(stderr, "lares: unreadable pack %s\n", b.c_str());
+  RepoStats stats = r.repo->stats();
+  std::printf("rebuilt the index from %llu packs: %llu blobs\n",
+              static_cast<unsigned long long>(stats.packs),
+              static_cast<unsigned long long>(stats.blobs));
+  return bad.empty() ? ExitCode::kOk : ExitCode::kDataProblem;
+}
+
+}  // namespace lares::cli

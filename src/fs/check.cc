@@ -1,0 +1,104 @@
+#include "fs/check.h"
+
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "fs/backup.h"
+
+namespace lares {
+namespace {
+
+class Checker {
+ public:
+  Checker(Repository& repo, CheckReport& report) : repo_(repo), report_(report) {}
+
+  // Blobs known to be unusable, with the reason.
+  std::unordered_map<ChunkId, std::string, ChunkIdHash> bad;
+
+  void walk(const ChunkId& tree_id, const std::string& rel, const std::string& snap) {
+    if (good_trees_.count(tree_id) != 0) return;
+    auto tree = load_tree(repo_, tree_id);
+    ++report_.trees;
+    if (!tree.is_ok()) {
+      problem("folder unreadable (" + tree.status().message() + ")", rel.empty() ? "/" : rel, snap);
+      return;
+    }
+    size_t before = report_.problems.size();
+    for (const Node& node : tree->nodes) {
+      const std::string path = rel.empty() ? node.name : rel + "/" + node.name;
+      if (node.type == NodeType::kDir) {
+        walk(node.subtree, path, snap);
+      } else if (node.type == NodeType::kFile) {
+        ++report_.files;
+        for (const Extent& e : node.extents) {
+          if (!e.id) continue;
+          auto it = bad.find(*e.id);
+          if (it != bad.end()) {
+            problem(it->second, path, snap);
+            break;
+          }
+          if (!repo_.find_blob(*e.id)) {
+            problem("chunk " + e.id->hex().substr(0, 16) + " is missing", path, snap);
+            break;
+          }
+        }
+      }
+    }
+    if (report_.problems.size() == before) good_trees_.insert(tree_id);
+  }
+
+ private:
+  void problem(const std::string& what, const std::string& path, const std::string& snap) {
+    report_.problems.push_back(what + ": " + path + " in " + snap);
+  }
+
+  Repository& repo_;
+  CheckReport& report_;
+  std::unordered_set<ChunkId, ChunkIdHash> good_trees_;
+};
+
+}  // namespace
+
+Result<CheckReport> check_repository(Repository& repo, const CheckOptions& options) {
+  CheckReport report;
+  Checker checker(repo, report);
+  ASSIGN_OR_RETURN(std::vector<std::string> pack_names, repo.store().list("packs/"));
+  std::unordered_set<std::string> present(pack_names.begin(), pack_names.end());
+  std::vector<IndexPack> packs = repo.index_packs();
+  report.packs = packs.size();
+  for (const IndexPack& pack : packs) {
+    const std::string name = pack_object_name(pack.pack_id);
+    std::string reason;
+    std::vector<ChunkId> bad_blobs;
+    if (present.count(name) == 0) {
+      reason = "pack " + name + " is missing";
+    } else if (options.read_data) {
+      Status st = repo.verify_pack(pack.pack_id, &bad_blobs);
+      ++report.packs_read;
+      for (const auto& e : pack.entries) report.bytes_read += e.sealed_length;
+      if (!st.is_ok()) reason = "pack " + name + " is damaged (" + st.message() + ")";
+      if (options.progress) options.progress(report.bytes_read, report.packs_read);
+    }
+    if (!reason.empty()) {
+      for (const auto& e : pack.entries) checker.bad.emplace(e.id, reason);
+      report.problems.push_back(reason);
+    }
+    for (const auto& id : bad_blobs) {
+      checker.bad.emplace(id, "chunk " + id.hex().substr(0, 16) + " in pack " + name +
+                                  " is damaged");
+    }
+    if (!bad_blobs.empty()) {
+      report.problems.push_back("pack " + name + " has " + std::to_string(bad_blobs.size()) +
+                                " damaged blobs");
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, repo.list_snapshots());
+  for (const auto& s : snaps) {
+    ++report.snapshots;
+    checker.walk(s.tree, "", s.dataset + "@" + s.name);
+  }
+  return report;
+}
+
+}  // namespace lares
