@@ -170,8 +170,9 @@ void add_entry_defects(Seeds& seeds) {
   fifo("xattrs_unsorted", [](RawFifo& r) { r.xattrs = {{"user.b", ""}, {"user.a", ""}}; });
   fifo("xattrs_duplicate", [](RawFifo& r) { r.xattrs = {{"user.a", "1"}, {"user.a", "2"}}; });
   fifo("xattr_name_empty", [](RawFifo& r) { r.xattrs = {{"", "v"}}; });
-  fifo("xattr_value_65537",
-       [](RawFifo& r) { r.xattrs = {{"user.big", std::string(kMaxXattrValueLength + 1, 'v')}}; });
+  fifo("xattr_value_65537", [](RawFifo& r) {
+    r.xattrs = {{"user.big", std::string(kMaxXattrValueLength + 1, 'v')}};
+  });
 }
 
 void add_extent_defects(Seeds& seeds) {

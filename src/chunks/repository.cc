@@ -412,6 +412,24 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
   return true;
 }
 
+Status Repository::add_sealed_blob(const PackEntry& entry, ByteView sealed) {
+  std::unique_ptr<PackBuilder> full;
+  {
+    std::lock_guard lock(write_mu_);
+    pending_.insert(entry.id);
+    open_pack_->add(entry, sealed);
+    if (open_pack_->size_bytes() >= config_.pack_size_bytes) {
+      full = std::move(open_pack_);
+      open_pack_ = std::make_unique<PackBuilder>();
+    }
+  }
+  if (full) {
+    std::vector<PackEntry> entries = full->entries();
+    RETURN_IF_ERROR(write_pack(full->finish(meta_, config_.id), std::move(entries)));
+  }
+  return Status::ok();
+}
+
 Status Repository::write_pack(Bytes pack, std::vector<PackEntry> entries) {
   ChunkId pack_id = keyed_hash(id_key_, pack);
   Status st = store_.put(pack_object_name(pack_id), pack);

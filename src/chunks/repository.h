@@ -164,6 +164,14 @@ class Repository {
   // it or another thread is adding it. Compression and encryption run in the
   // calling thread; a pack is written when full.
   Result<bool> add_blob(BlobType type, const ChunkId& id, ByteView data);
+  // Appends a blob that is already sealed (copied from another pack by gc)
+  // to the open pack, whether or not the index knows it already.
+  Status add_sealed_blob(const PackEntry& entry, ByteView sealed);
+  // Opens a sealed blob as load_blob does (authenticate, decrypt, decompress,
+  // check the id); kCorruption otherwise.
+  Result<Bytes> open_blob(const PackEntry& entry, ByteView sealed) {
+    return open_sealed_blob(entry, sealed);
+  }
   // Writes the open pack, if any, and an index segment for every pack written
   // since the last flush. Once it returns, every blob added so far is durable
   // and findable by a later open().
@@ -201,6 +209,8 @@ class Repository {
   // Index segment object names as loaded.
   const std::vector<std::string>& index_segments() const { return segments_; }
 
+  // The entries of a pack, from its trailer only.
+  Result<std::vector<PackEntry>> read_pack_trailer(const std::string& name);
   // Reads and checks a whole pack (id, header, trailer, every blob opened and
   // its id checked). Used by check --read-data.
   Status verify_pack(const ChunkId& pack_id, std::vector<ChunkId>* bad_blobs);
@@ -219,7 +229,6 @@ class Repository {
   Repository(ObjectStore& store, RepoConfig config, Key32 master, std::string slot_id);
   Status load_index();
   // The entries of a pack, from its trailer only.
-  Result<std::vector<PackEntry>> read_pack_trailer(const std::string& name);
   Status write_pack(Bytes pack, std::vector<PackEntry> entries);
   Status write_index_segment(const std::vector<IndexPack>& packs, std::string* name);
   Result<Bytes> open_sealed_blob(const PackEntry& entry, ByteView sealed);

@@ -48,6 +48,11 @@ struct Arguments {
   uint64_t kdf_ops = 0;               // create/init --kdf-ops
   bool rebuild_index = false;         // repo repair --rebuild-index
   bool read_data = false;             // repo check --read-data
+  std::string other;                  // snapshot diff <B>
+  bool apply = false;                 // forget --apply (else a dry run)
+  bool dry_run = false;               // repo gc --dry-run
+  int keep_last = 0, keep_hourly = 0, keep_daily = 0;  // forget --keep-*
+  int keep_weekly = 0, keep_monthly = 0, keep_yearly = 0;
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -85,6 +90,9 @@ Result<ExitCode> repo_repair(const Arguments& args);
 Result<ExitCode> backup_command(const Arguments& args);
 Result<ExitCode> restore_command(const Arguments& args);
 Result<ExitCode> snapshot_list(const Arguments& args);
+Result<ExitCode> snapshot_diff(const Arguments& args);
+Result<ExitCode> forget_command(const Arguments& args);
+Result<ExitCode> repo_gc(const Arguments& args);
 
 // object_commands.cc
 Result<ExitCode> object_put(const Arguments& args);

@@ -108,6 +108,39 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   list->add_option("dataset", args.target, "<pool>/<dataset>")->required();
   add_json_flag(list, args);
   add_unlock_options(list, args);
+  CLI::App* diff = add_verb(snapshot, "diff", "Show what changed between two snapshots",
+                            snapshot_diff, chosen);
+  diff->add_option("a", args.target, "<pool>/<dataset>@<snapshot>")->required();
+  diff->add_option("b", args.other, "Another snapshot: <snapshot> of the same dataset, or a full name")
+      ->required();
+  add_json_flag(diff, args);
+  add_unlock_options(diff, args);
+
+  CLI::App* forget = app.add_subcommand(
+      "forget", "Drop snapshots a retention policy does not keep (a dry run unless --apply)");
+  forget->callback([chosen] { *chosen = forget_command; });
+  forget->add_option("dataset", args.target, "<pool>/<dataset>")->required();
+  forget->add_option("--keep-last", args.keep_last, "Keep the N newest snapshots")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-hourly", args.keep_hourly, "Keep the newest of each of N hours")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-daily", args.keep_daily, "Keep the newest of each of N days")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-weekly", args.keep_weekly, "Keep the newest of each of N weeks")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-monthly", args.keep_monthly, "Keep the newest of each of N months")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-yearly", args.keep_yearly, "Keep the newest of each of N years")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_flag("--apply", args.apply, "Really drop them (space returns with 'lares repo gc')");
+  add_json_flag(forget, args);
+  add_unlock_options(forget, args);
+
+  CLI::App* gc = add_verb(repo, "gc", "Delete data no snapshot needs", repo_gc, chosen);
+  gc->add_option("repo", args.repo, where)->required();
+  gc->add_flag("--dry-run", args.dry_run, "Only say what would be freed");
+  add_json_flag(gc, args);
+  add_unlock_options(gc, args);
 }
 
 void add_pool_commands(CLI::App& app, Arguments& args, Verb* chosen) {

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "fs/backup.h"
 #include "fs/check.h"
+#include "fs/gc.h"
 #include "objects/dir_store.h"
 #include "objects/prefix_store.h"
 #include "util/file.h"
@@ -373,6 +374,113 @@ Result<ExitCode> repo_check(const Arguments& args) {
                                               .c_str());
   }
   return report.problems.empty() ? ExitCode::kOk : ExitCode::kDataProblem;
+}
+
+Result<ExitCode> snapshot_diff(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef a, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+  DatasetRef b = a;
+  if (args.other.find('/') != std::string::npos) {
+    ASSIGN_OR_RETURN(b, parse_dataset_ref(args.other, /*allow_snapshot=*/true));
+    if (b.repo != a.repo) return Status::invalid_argument("both snapshots must be in one repository");
+  } else {
+    b.snapshot = args.other.rfind('@', 0) == 0 ? args.other.substr(1) : args.other;
+  }
+  if (a.snapshot.empty()) {
+    return Status::invalid_argument("name the first snapshot: <pool>/<dataset>@<snapshot>");
+  }
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(a.repo, /*write=*/false, args));
+  ASSIGN_OR_RETURN(SnapshotRecord sa, r.repo->find_snapshot(a.dataset, a.snapshot));
+  ASSIGN_OR_RETURN(SnapshotRecord sb, r.repo->find_snapshot(b.dataset, b.snapshot));
+  ASSIGN_OR_RETURN(std::vector<DiffEntry> diff, diff_trees(*r.repo, sa.tree, sb.tree));
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& d : diff) {
+      const char* change = d.change == '+'   ? "added"
+                           : d.change == '-' ? "removed"
+                           : d.change == 'M' ? "modified"
+                           : d.change == 'T' ? "type"
+                                             : "metadata";
+      list.push_back({{"change", change}, {"path", d.path}});
+    }
+    print_json(list);
+  } else {
+    for (const auto& d : diff) std::printf("%c %s\n", d.change, d.path.c_str());
+  }
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> forget_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  RetentionPolicy policy{args.keep_last,  args.keep_hourly,  args.keep_daily,
+                         args.keep_weekly, args.keep_monthly, args.keep_yearly};
+  if (policy.empty()) {
+    return Status::invalid_argument(
+        "give at least one --keep-* option (e.g. --keep-daily 7 --keep-weekly 4)");
+  }
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/args.apply, args));
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, r.repo->list_snapshots(ref.dataset));
+  std::vector<RetentionDecision> decisions = apply_retention(snaps, policy);
+  if (args.apply) {
+    for (size_t i = 0; i < snaps.size(); ++i) {
+      if (!decisions[i].keep) RETURN_IF_ERROR(r.repo->remove_snapshot(snaps[i].id));
+    }
+  }
+  size_t dropped = 0;
+  for (const auto& d : decisions) dropped += d.keep ? 0 : 1;
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = 0; i < snaps.size(); ++i) {
+      nlohmann::json j = snapshot_json(snaps[i]);
+      j["keep"] = decisions[i].keep;
+      j["reasons"] = decisions[i].reasons;
+      list.push_back(j);
+    }
+    print_json({{"applied", args.apply}, {"snapshots", list}});
+    return ExitCode::kOk;
+  }
+  Table table({"NAME", "TIME", "DECISION", "WHY"});
+  for (size_t i = 0; i < snaps.size(); ++i) {
+    std::string why;
+    for (const auto& reason : decisions[i].reasons) why += (why.empty() ? "" : ",") + reason;
+    table.add_row({snaps[i].name, iso_time(snaps[i].time_ns),
+                   decisions[i].keep ? "keep" : (args.apply ? "dropped" : "drop"), why});
+  }
+  table.print(stdout);
+  if (args.apply) {
+    std::printf("dropped %zu snapshots; run 'lares repo gc %s' to free their space\n", dropped,
+                ref.repo.c_str());
+  } else {
+    std::printf("dry run: %zu snapshots would be dropped; add --apply to drop them\n", dropped);
+  }
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> repo_gc(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/!args.dry_run, args));
+  GcOptions options;
+  options.dry_run = args.dry_run;
+  ASSIGN_OR_RETURN(GcReport report, collect_garbage(*r.repo, options));
+  if (args.json) {
+    print_json({{"dry_run", args.dry_run},
+                {"snapshots", report.snapshots},
+                {"live_blobs", report.live_blobs},
+                {"packs", report.packs},
+                {"packs_deleted", report.packs_deleted},
+                {"packs_repacked", report.packs_repacked},
+                {"orphan_packs", report.orphan_packs},
+                {"bytes_freed", report.bytes_freed},
+                {"bytes_copied", report.bytes_copied}});
+  } else {
+    std::printf("%s%s freed: %llu of %llu packs deleted, %llu repacked (%s copied), %llu left over "
+                "from interrupted backups\n",
+                args.dry_run ? "dry run: would have " : "", format_size(report.bytes_freed).c_str(),
+                static_cast<unsigned long long>(report.packs_deleted),
+                static_cast<unsigned long long>(report.packs),
+                static_cast<unsigned long long>(report.packs_repacked),
+                format_size(report.bytes_copied).c_str(),
+                static_cast<unsigned long long>(report.orphan_packs));
+  }
+  return ExitCode::kOk;
 }
 
 Result<ExitCode> repo_repair(const Arguments& args) {

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace lares {
 namespace {
@@ -24,73 +25,58 @@ constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
 // ---- Owner names.
 
-// getpw*_r / getgr*_r want a caller buffer whose size is only a hint.
-size_t initial_buffer_size(int sysconf_name) {
-  long hint = ::sysconf(sysconf_name);
-  return hint > 0 ? static_cast<size_t>(hint) : 1024;
+// Calls a getpw*_r / getgr*_r function, growing the caller buffer it wants
+// (whose size sysconf only hints at) while it says ERANGE. Returns the entry,
+// or nullptr where this system has none. `buffer` holds the entry's strings.
+template <typename Entry, typename Key, typename Lookup>
+const Entry* lookup_entry(Lookup lookup, Key key, int size_hint, Entry* entry,
+                          std::vector<char>* buffer) {
+  constexpr size_t kMaxBufferBytes = 1 << 20;
+  const long hint = ::sysconf(size_hint);
+  buffer->resize(hint > 0 ? static_cast<size_t>(hint) : 1024);
+  for (;;) {
+    Entry* found = nullptr;
+    const int err = lookup(key, entry, buffer->data(), buffer->size(), &found);
+    if (err == ERANGE && buffer->size() < kMaxBufferBytes) {
+      buffer->resize(buffer->size() * 2);
+      continue;
+    }
+    return err == 0 ? found : nullptr;
+  }
 }
-constexpr size_t kMaxNssBufferBytes = 1 << 20;
 
 // The user name of `uid`, or "" if this system has none.
 std::string user_name(uid_t uid) {
-  std::vector<char> buffer(initial_buffer_size(_SC_GETPW_R_SIZE_MAX));
-  for (;;) {
-    passwd entry{};
-    passwd* found = nullptr;
-    int err = ::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found);
-    if (err == ERANGE && buffer.size() < kMaxNssBufferBytes) {
-      buffer.resize(buffer.size() * 2);
-      continue;
-    }
-    return err == 0 && found != nullptr ? std::string(found->pw_name) : std::string();
-  }
+  passwd entry{};
+  std::vector<char> buffer;
+  const passwd* found = lookup_entry(::getpwuid_r, uid, _SC_GETPW_R_SIZE_MAX, &entry, &buffer);
+  return found != nullptr ? std::string(found->pw_name) : std::string();
 }
 
 std::string group_name(gid_t gid) {
-  std::vector<char> buffer(initial_buffer_size(_SC_GETGR_R_SIZE_MAX));
-  for (;;) {
-    group entry{};
-    group* found = nullptr;
-    int err = ::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found);
-    if (err == ERANGE && buffer.size() < kMaxNssBufferBytes) {
-      buffer.resize(buffer.size() * 2);
-      continue;
-    }
-    return err == 0 && found != nullptr ? std::string(found->gr_name) : std::string();
-  }
+  group entry{};
+  std::vector<char> buffer;
+  const group* found = lookup_entry(::getgrgid_r, gid, _SC_GETGR_R_SIZE_MAX, &entry, &buffer);
+  return found != nullptr ? std::string(found->gr_name) : std::string();
 }
 
 // The id this system gives the user `name`, if it has one.
 std::optional<uid_t> user_id(const std::string& name) {
   if (name.empty()) return std::nullopt;
-  std::vector<char> buffer(initial_buffer_size(_SC_GETPW_R_SIZE_MAX));
-  for (;;) {
-    passwd entry{};
-    passwd* found = nullptr;
-    int err = ::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
-    if (err == ERANGE && buffer.size() < kMaxNssBufferBytes) {
-      buffer.resize(buffer.size() * 2);
-      continue;
-    }
-    if (err == 0 && found != nullptr) return found->pw_uid;
-    return std::nullopt;
-  }
+  passwd entry{};
+  std::vector<char> buffer;
+  const passwd* found =
+      lookup_entry(::getpwnam_r, name.c_str(), _SC_GETPW_R_SIZE_MAX, &entry, &buffer);
+  return found != nullptr ? std::optional<uid_t>(found->pw_uid) : std::nullopt;
 }
 
 std::optional<gid_t> group_id(const std::string& name) {
   if (name.empty()) return std::nullopt;
-  std::vector<char> buffer(initial_buffer_size(_SC_GETGR_R_SIZE_MAX));
-  for (;;) {
-    group entry{};
-    group* found = nullptr;
-    int err = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
-    if (err == ERANGE && buffer.size() < kMaxNssBufferBytes) {
-      buffer.resize(buffer.size() * 2);
-      continue;
-    }
-    if (err == 0 && found != nullptr) return found->gr_gid;
-    return std::nullopt;
-  }
+  group entry{};
+  std::vector<char> buffer;
+  const group* found =
+      lookup_entry(::getgrnam_r, name.c_str(), _SC_GETGR_R_SIZE_MAX, &entry, &buffer);
+  return found != nullptr ? std::optional<gid_t>(found->gr_gid) : std::nullopt;
 }
 
 // ---- Capture.
@@ -338,7 +324,8 @@ Status create_special(const std::string& path, const Node& node) {
       const mode_t kind = node.type == NodeType::kCharDev    ? S_IFCHR
                           : node.type == NodeType::kBlockDev ? S_IFBLK
                                                              : S_IFSOCK;
-      rc = ::mknod(path.c_str(), kind | kInitialMode, node.type == NodeType::kSocket ? 0 : node.rdev);
+      rc = ::mknod(path.c_str(), kind | kInitialMode,
+                   node.type == NodeType::kSocket ? 0 : node.rdev);
       call = "mknod ";
       break;
     }

@@ -10,9 +10,9 @@
 // are minimal, entries and xattrs sorted and unique, no trailing bytes), so
 // decode followed by encode gives back the same bytes, and equal directories
 // get equal blob ids. The decoder parses the bytes into a Node (rejecting
-// what it cannot even represent: bad varints, ids over 32 bits, unknown type
-// or extent kind, counts that cannot fit) and then applies the same rule
-// checks as validate_tree, so the two can never disagree.
+// what it cannot even represent: bad varints, a mode, uid or gid over 32
+// bits, an unknown type or extent kind, counts that cannot fit) and then
+// applies the same rule checks as validate_tree, so the two cannot disagree.
 #include "fs/tree.h"
 
 #include <algorithm>
@@ -34,6 +34,8 @@ constexpr size_t kMinEntryBytes = 15;
 constexpr size_t kMinExtentBytes = 2;  // kind, length (a hole)
 constexpr size_t kMinXattrBytes = 2;   // name length, value length
 
+static_assert(ChunkId::kSize == 32, "ids are 32 raw bytes in the format");
+
 constexpr uint8_t kExtentData = 0;
 constexpr uint8_t kExtentHole = 1;
 
@@ -42,12 +44,8 @@ uint64_t zigzag(int64_t v) {
 }
 int64_t unzigzag(uint64_t u) { return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1)); }
 
-bool valid_type(NodeType type) {
-  return type >= NodeType::kFile && type <= NodeType::kSocket;
-}
-bool is_device(NodeType type) {
-  return type == NodeType::kCharDev || type == NodeType::kBlockDev;
-}
+bool valid_type(NodeType type) { return type >= NodeType::kFile && type <= NodeType::kSocket; }
+bool is_device(NodeType type) { return type == NodeType::kCharDev || type == NodeType::kBlockDev; }
 
 // A name for an error message: a damaged blob can hold any bytes, of any length.
 std::string printable(std::string_view name) {
@@ -221,9 +219,11 @@ void encode_node(const Node& node, TreeWriter& w) {
 
 // An upper bound on a node's encoded size, so the output is allocated once.
 size_t encoded_size_bound(const Node& node) {
-  size_t bytes = 1 + 14 * kMaxVarintBytes + 3 * kMaxVarintBytes + node.name.size() +
-                 node.user.size() + node.group.size() + ChunkId::kSize +
-                 node.symlink_target.size() + node.extents.size() * (1 + ChunkId::kSize + 10);
+  // The type byte and at most 15 varints: 13 common fields (name, user and
+  // group lengths included), one type-specific, the xattr count.
+  size_t bytes = 1 + 15 * kMaxVarintBytes + node.name.size() + node.user.size() +
+                 node.group.size() + ChunkId::kSize + node.symlink_target.size() +
+                 node.extents.size() * (1 + ChunkId::kSize + kMaxVarintBytes);
   for (const Xattr& x : node.xattrs) bytes += 2 * kMaxVarintBytes + x.name.size() + x.value.size();
   return bytes;
 }
@@ -442,7 +442,8 @@ Status validate_tree(const Tree& tree) {
     if (problem.empty() && i > 0 && !(tree.nodes[i - 1].name < node.name)) {
       problem = "out of order or a duplicate (call sort_tree)";
     }
-    if (!problem.empty()) return Status::invalid_argument(entry_label(i, node.name) + ": " + problem);
+    if (!problem.empty())
+      return Status::invalid_argument(entry_label(i, node.name) + ": " + problem);
   }
   return Status::ok();
 }

@@ -104,7 +104,10 @@ Bytes encode_tree(const Tree& tree);
 // Strict: kCorruption naming what is wrong for any input that breaks a rule;
 // kFailedPrecondition for an unknown version.
 Result<Tree> decode_tree(ByteView bytes);
-// The rules above, for trees built in memory (kInvalidArgument).
+// The rules above, for trees built in memory (kInvalidArgument). Also
+// rejects a field the node's type does not store (extents on a non-file,
+// subtree on a non-directory, a symlink target on a non-symlink, rdev on a
+// non-device), which encode_tree would silently drop.
 Status validate_tree(const Tree& tree);
 // Sorts nodes by name and each node's xattrs by name.
 void sort_tree(Tree& tree);

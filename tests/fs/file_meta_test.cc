@@ -26,10 +26,9 @@ constexpr int64_t kAtimeNs = 1'000'000'000'987'654'321;
 bool is_root() { return ::geteuid() == 0; }
 
 void set_times(const std::string& path, int64_t atime_ns, int64_t mtime_ns) {
-  const timespec times[2] = {{static_cast<time_t>(atime_ns / 1'000'000'000),
-                              static_cast<long>(atime_ns % 1'000'000'000)},
-                             {static_cast<time_t>(mtime_ns / 1'000'000'000),
-                              static_cast<long>(mtime_ns % 1'000'000'000)}};
+  const timespec times[2] = {
+      {static_cast<time_t>(atime_ns / 1'000'000'000), static_cast<long>(atime_ns % 1'000'000'000)},
+      {static_cast<time_t>(mtime_ns / 1'000'000'000), static_cast<long>(mtime_ns % 1'000'000'000)}};
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0)
       << path << ": " << std::strerror(errno);
 }
@@ -390,8 +389,7 @@ TEST_F(FileMetaTest, WithoutRootOwnersAreReportedAndDevicesRefused) {
     }
     ApplyWarnings warnings;
     if (!apply_metadata(path, restore_as_root, &warnings).is_ok()) ::_exit(11);
-    if (warnings.messages.size() != 1 ||
-        warnings.messages[0].find("owner") == std::string::npos) {
+    if (warnings.messages.size() != 1 || warnings.messages[0].find("owner") == std::string::npos) {
       ::_exit(12);
     }
     Node device;

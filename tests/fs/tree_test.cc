@@ -255,6 +255,7 @@ TEST(TreeTest, FieldsLieWhereTheFormatSays) {
   fifo.device = 0x10;
   fifo.nlink = 1;
   fifo.xattrs = {{"user.a", bytes_of({0x00, 0xff})}};
+  // clang-format off
   const Bytes expected = bytes_of({
       0x01,                                      // version
       0x01,                                      // entry count
@@ -274,6 +275,7 @@ TEST(TreeTest, FieldsLieWhereTheFormatSays) {
       0x06, 'u', 's', 'e', 'r', '.', 'a',        // xattr name
       0x02, 0x00, 0xff,                          // xattr value
   });
+  // clang-format on
   Tree tree;
   tree.nodes.push_back(fifo);
   EXPECT_EQ(encode_tree(tree), expected);
