@@ -215,14 +215,15 @@ Status apply_owner(const std::string& path, const Node& node, const struct stat&
     return Status::ok();
   }
   if (::lchown(path.c_str(), uid, gid) == 0) return Status::ok();
+  const int err = errno;
   // Root may still be refused: EINVAL for an id outside this user namespace,
   // EPERM without CAP_CHOWN (a container, an NFS root squash). Like the
   // non-root case, the data is intact: report it and go on.
-  if (errno == EINVAL || errno == EPERM) {
-    warn(warnings, path, "owner " + ids + " not restored (" + std::strerror(errno) + ")");
+  if (err == EINVAL || err == EPERM) {
+    warn(warnings, path, "owner " + ids + " not restored (" + std::strerror(err) + ")");
     return Status::ok();
   }
-  return Status::from_errno(errno, "lchown " + path);
+  return Status::from_errno(err, "lchown " + path);
 }
 
 Status apply_xattrs(const std::string& path, const Node& node, ApplyWarnings* warnings) {
@@ -336,10 +337,11 @@ Status create_special(const std::string& path, const Node& node) {
     return Status::invalid_argument(path + ": create_special is for special files and symlinks");
   }
   if (rc == 0) return Status::ok();
-  if (errno == EPERM) {
+  const int err = errno;
+  if (err == EPERM) {
     return Status::permission_denied(call + path + ": not permitted (devices need root)");
   }
-  return Status::from_errno(errno, call + path);
+  return Status::from_errno(err, call + path);
 }
 
 }  // namespace lares

@@ -388,7 +388,9 @@ Status decode_node(TreeReader& r, Node* node) {
 }  // namespace
 
 Bytes encode_tree(const Tree& tree) {
-  LARES_DCHECK(validate_tree(tree).is_ok());
+  // Always checked (about a tenth of the encoding time): a blob that breaks a
+  // rule would be refused by every later decode, losing the directory.
+  LARES_CHECK(validate_tree(tree).is_ok());
   size_t bound = 1 + kMaxVarintBytes;
   for (const Node& node : tree.nodes) bound += encoded_size_bound(node);
   Bytes out;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pool/pool.h"
+#include "testing/cli_runner.h"
 #include "testing/temp_dir.h"
 #include "util/bytes.h"
 #include "util/file.h"
@@ -25,18 +26,8 @@ constexpr uint64_t kSeed = 0x1a7e5c11;
 constexpr size_t kDeviceCount = 4;
 constexpr size_t kLargeFileBytes = 3 * 1024 * 1024;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Single-quotes `text` for /bin/sh.
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
+using testing::RunResult;
+using testing::shell_quote;
 
 std::set<std::string> keys_of(const nlohmann::json& object) {
   std::set<std::string> keys;
@@ -60,21 +51,7 @@ class CliTest : public ::testing::Test {
 
   // Runs `lares <args>` (args are shell words, already quoted where needed).
   RunResult lares(const std::string& args, const std::string& stdin_path = "/dev/null") {
-    std::string err_path = temp_.sub("stderr.txt");
-    std::string command = "env LARES_HOME=" + shell_quote(home_) + " " + shell_quote(LARES_BINARY) +
-                          " " + args + " <" + shell_quote(stdin_path) + " 2>" +
-                          shell_quote(err_path);
-    RunResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buffer[65536];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-    int status = ::pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    Result<Bytes> err = read_file(err_path);
-    if (err.is_ok()) result.err = std::string(as_chars(*err));
-    return result;
+    return testing::run_lares(LARES_BINARY, home_, args, stdin_path, temp_.sub("stderr.txt"));
   }
 
   std::string device_args() const {
