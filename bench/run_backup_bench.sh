@@ -11,7 +11,8 @@
 #   BENCH_SEED    seed of the data set and of its change (default 1)
 #   BENCH_CHANGE  percent of files changed before the incremental backup (default 2)
 #   BENCH_PERF    1: afterwards, one more Lares first backup into a new repository under
-#                 `perf record`, and its hottest functions in the report (default 0)
+#                 `perf record` (DWARF call graphs), and where its time went in the report
+#                 (default 0)
 #
 # What runs, BENCH_REPS times: lares_make_dataset writes the data set (bench/make_dataset.cc:
 # ~20 % small text files, ~50 % photo-like incompressible files, ~30 % a few large partly
@@ -145,7 +146,8 @@ tree_bytes() { find "$TREE" -type f -printf '%s\n' | awk '{s += $1} END {printf 
 # ---- running a step ------------------------------------------------------------------
 
 # timed TOOL STEP DIR COMMAND...: with caches dropped, runs COMMAND in DIR under GNU time, then
-# sync; records TOOL_STEP_wall (seconds, the command and the sync) and TOOL_STEP_rss (MiB).
+# sync; records TOOL_STEP_wall (seconds, the command and the sync), TOOL_STEP_cpu (user + system
+# seconds) and TOOL_STEP_rss (MiB).
 # The command's output goes to LOG_DIR; a failure stops the run and shows its end.
 timed() {
   local tool="$1" step="$2" dir="$3"
@@ -154,7 +156,7 @@ timed() {
   drop_caches
   local start end
   start="$(now)"
-  if ! (cd "$dir" && /usr/bin/time -f '%e %M' -o "$time_file" "$@") >"$output" 2>&1; then
+  if ! (cd "$dir" && /usr/bin/time -f '%e %M %U %S' -o "$time_file" "$@") >"$output" 2>&1; then
     tail -n 20 "$output" >&2
     die "$tool $step failed (rep $REP): $*; output in $output"
   fi
@@ -162,6 +164,7 @@ timed() {
   end="$(now)"
   record "${tool}_${step}_wall" "$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.3f", e - s}')"
   record "${tool}_${step}_rss" "$(tail -n 1 "$time_file" | awk '{printf "%.1f", $2 / 1024}')"
+  record "${tool}_${step}_cpu" "$(tail -n 1 "$time_file" | awk '{printf "%.2f", $3 + $4}')"
 }
 
 repo_of() { echo "$SCRATCH/repo-$1"; }
@@ -281,19 +284,35 @@ run_repetition() {
     log "rep $REP/$BENCH_REPS: $tool check with data"
     check "$tool"
   done
+  # What every Lares command pays before it starts: reading the key file and Argon2id.
+  timed lares unlock "$SCRATCH" "$LARES" snapshot list "$(repo_of lares)/bench" \
+    --passphrase-file "$PASSPHRASE_FILE" --json
+  for tool in "${order[@]}"; do rm -rf "$(repo_of "$tool")"; done
+  rm -rf "$SCRATCH/restic-cache" "$BORG_BASE_DIR"
 }
 
-# One more first backup of the (changed) tree into a new Lares repository, under perf.
+# One more first backup of the (changed) tree into a new Lares repository, under perf with
+# DWARF call graphs (so time inside libsodium, zstd and the kernel is charged to the Lares
+# function that called it). perf-STAMP.txt gets self time by library and by function, then
+# inclusive time of the Lares, zstd and libsodium functions.
 profile_lares() {
-  local repo="$SCRATCH/repo-lares-perf" data="$BENCH_DIR/perf-$STAMP.data"
+  local repo="$SCRATCH/repo-lares-perf" data="$SCRATCH/perf.data"
   "$LARES" repo init "$repo" --passphrase-file "$PASSPHRASE_FILE" >/dev/null
   log "perf record of a lares first backup"
   drop_caches
-  perf record -F 999 -g -o "$data" -- "$LARES" backup "$TREE" "$repo/bench" \
-    --passphrase-file "$PASSPHRASE_FILE" --json >"$LOG_DIR/lares-perf.log" 2>&1 ||
+  perf record -F 149 --call-graph dwarf,8192 -o "$data" -- "$LARES" backup "$TREE" \
+    "$repo/bench" --passphrase-file "$PASSPHRASE_FILE" --json >"$LOG_DIR/lares-perf.log" 2>&1 ||
     die "lares backup under perf failed; see $LOG_DIR/lares-perf.log"
-  perf report -i "$data" --no-children --sort dso,symbol --percent-limit 0.5 --stdio \
-    2>/dev/null | grep -v '^$' | grep -v '^#' | grep '%' >"$BENCH_DIR/perf-$STAMP.txt" || true
+  local report=(perf report -i "$data" -g none --stdio)
+  {
+    echo "self time by library (>= 1 %):"
+    "${report[@]}" --no-children --sort dso --percent-limit 1 | grep '%' | grep -v '^#'
+    echo "self time by function (>= 0.7 %):"
+    "${report[@]}" --no-children --sort dso,symbol --percent-limit 0.7 | grep '%' | grep -v '^#'
+    echo "inclusive time (children, self):"
+    "${report[@]}" --children --sort symbol --percent-limit 2 | grep '%' | grep -v '^#' |
+      grep -E 'lares::|ZSTD_|crypto_' | grep -v '(inlined)'
+  } 2>/dev/null | sed -E 's/[[:space:]-]+$//' | cut -c 1-160 >"$BENCH_DIR/perf-$STAMP.txt" || true
 }
 
 # ---- report ------------------------------------------------------------------------
@@ -325,8 +344,9 @@ row() {
   [[ $tool == borg || $tool == cp ]] || vs_borg="$(ratio "$tool" borg "$step")×"
   awk -v t="$tool" -v s="$step" -v w="$(median "${tool}_${step}_wall")" \
     -v m="$(median "${tool}_${step}_rss")" -v b="$(median "$3")" \
-    -v r="$vs_restic" -v g="$vs_borg" \
-    'BEGIN {printf "| %s | %s | %.1f | %.0f | %.0f | %s | %s |\n", t, s, w, b / w / 1e6, m, r, g}'
+    -v c="$(median "${tool}_${step}_cpu")" -v r="$vs_restic" -v g="$vs_borg" \
+    'BEGIN {printf "| %s | %s | %.1f | %.0f | %.0f | %s | %s | %.1f |\n", t, s, w, b / w / 1e6, m,
+            r, g, c}'
 }
 
 # target LABEL VALUE GOAL [le]: a line of the targets table; met when VALUE >= GOAL (<= with le).
@@ -376,8 +396,8 @@ report() {
   echo "Disk: $disk, $(nproc) cores, kernel $(uname -r). Commit: $commit."
   echo "Peers: $(restic version | cut -d ' ' -f 1-2), $(borg --version)."
   echo
-  echo "| tool | step | wall s | MB/s | peak RSS MiB | × restic | × borg |"
-  echo "|---|---|---:|---:|---:|---:|---:|"
+  echo "| tool | step | wall s | MB/s | peak RSS MiB | × restic | × borg | CPU s |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
   row cp initial tree_initial_bytes
   for step in "${STEPS[@]}"; do
     for tool in "${TOOLS[@]}"; do
@@ -386,12 +406,16 @@ report() {
     done
   done
   echo
+  echo "CPU s = user + system. Lares unlock alone (\`lares snapshot list\`: key file and" \
+    "Argon2id, which every lares command pays first): $(median lares_unlock_wall) s wall," \
+    "$(median lares_unlock_rss | awk '{printf "%.0f", $1}') MiB peak RSS."
+  echo
   echo "Repository size, MiB (after the first backup / after the second):" \
     "$(for tool in "${TOOLS[@]}"; do
-      printf '%s %.0f / %.0f; ' "$tool" "$(median "${tool}_initial_repo_bytes" |
+      printf '%s %.0f / %.0f\n' "$tool" "$(median "${tool}_initial_repo_bytes" |
         awk '{print $1 / 1048576}')" "$(median "${tool}_incremental_repo_bytes" |
           awk '{print $1 / 1048576}')"
-    done)"
+    done | paste -s -d ';' | sed 's/;/; /g')."
   echo
   report_targets
   echo
@@ -403,10 +427,10 @@ report() {
   echo "- cp -a: $(samples cp_initial_wall)"
   if [[ -s "$BENCH_DIR/perf-$STAMP.txt" ]]; then
     echo
-    echo "Lares first backup under perf (self time, ≥ 0.5 %):"
+    echo "Lares first backup under perf (\`perf record -F 149 --call-graph dwarf\`):"
     echo
     echo '```'
-    head -n 30 "$BENCH_DIR/perf-$STAMP.txt"
+    cat "$BENCH_DIR/perf-$STAMP.txt"
     echo '```'
   fi
 }

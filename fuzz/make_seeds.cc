@@ -243,6 +243,10 @@ int main(int argc, char** argv) {
             make_dirs(root + "/tests/data").is_ok() &&
             write_sample_once(root + "/tests/data/label_v1.bin", encode_label(sample_label())) &&
             write_sample_once(root + "/tests/data/shard_header_v1.bin",
-                              encode_shard_header(sample_shard_header()));
+                              encode_shard_header(sample_shard_header())) &&
+            write_sample_once(root + "/tests/data/tree_v1.bin", tree_sample_v1()) &&
+            write_sample_once(root + "/tests/data/pack_v1.bin", pack_sample_v1()) &&
+            write_sample_once(root + "/tests/data/index_segment_v1.bin",
+                              index_segment_sample_v1());
   return ok ? 0 : 1;
 }

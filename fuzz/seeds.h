@@ -18,4 +18,9 @@ Seeds pack_seeds();      // fuzz/seeds_pack.cc     -> fuzz/corpus/pack/
 Seeds key_file_seeds();  // fuzz/seeds_key_file.cc -> fuzz/corpus/key_file/
 Seeds tree_seeds();      // fuzz/seeds_tree.cc     -> fuzz/corpus/tree/
 
+// The frozen format samples written once to tests/data/ (see make_seeds.cc).
+Bytes tree_sample_v1();           // tests/data/tree_v1.bin
+Bytes pack_sample_v1();           // tests/data/pack_v1.bin
+Bytes index_segment_sample_v1();  // tests/data/index_segment_v1.bin (plaintext)
+
 }  // namespace lares::fuzz

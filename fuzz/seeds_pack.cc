@@ -246,6 +246,10 @@ void add_pack_seeds(const Bytes& valid, Seeds& seeds) {
 
 }  // namespace
 
+Bytes pack_sample_v1() { return sample_pack().bytes; }
+
+Bytes index_segment_sample_v1() { return encode_index_segment(sample_index(sample_pack())); }
+
 Seeds pack_seeds() {
   const SamplePack pack = sample_pack();
   const std::vector<IndexPack> index = sample_index(pack);

@@ -236,6 +236,8 @@ void add_blob_defects(Seeds& seeds, const Bytes& valid) {
 
 }  // namespace
 
+Bytes tree_sample_v1() { return encode_tree(sample_tree()); }
+
 Seeds tree_seeds() {
   const Bytes valid = encode_tree(sample_tree());
   Seeds seeds = {

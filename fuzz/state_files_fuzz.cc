@@ -1,6 +1,8 @@
 // Fuzzes the parsers of the small JSON state files: pools.json
 // (Registry::parse), scrub-state.json (decode_scrub_cursor) and
-// counters.json (decode_counters). Each must return an error or a value,
+// counters.json (decode_counters), and the repository's plaintext JSON:
+// its config (decode_repo_config) and snapshot records once opened
+// (decode_snapshot_record). Each must return an error or a value,
 // never crash, and what decodes must survive a round trip.
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +10,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "chunks/repository.h"
 #include "pool/device.h"
 #include "pool/registry.h"
 #include "pool/scrub.h"
@@ -38,6 +41,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!again.is_ok() || again->repaired != counters->repaired ||
         again->read_errors != counters->read_errors) {
       fail("counters");
+    }
+  }
+  auto config = lares::decode_repo_config(text);
+  if (config.is_ok()) {
+    auto again = lares::decode_repo_config(lares::encode_repo_config(*config));
+    if (!again.is_ok() || again->id != config->id || again->chunker != config->chunker ||
+        again->pack_size_bytes != config->pack_size_bytes) {
+      fail("repository config");
+    }
+  }
+  auto snapshot = lares::decode_snapshot_record(text);
+  if (snapshot.is_ok()) {
+    auto again = lares::decode_snapshot_record(lares::encode_snapshot_record(*snapshot));
+    if (!again.is_ok() || again->name != snapshot->name || again->tree != snapshot->tree ||
+        again->excludes != snapshot->excludes || again->time_ns != snapshot->time_ns) {
+      fail("snapshot record");
     }
   }
   return 0;

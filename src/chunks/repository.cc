@@ -69,7 +69,9 @@ Status validate_name(std::string_view name, const char* what) {
   return Status::ok();
 }
 
-std::string encode_snapshot(const SnapshotRecord& r) {
+}  // namespace
+
+std::string encode_snapshot_record(const SnapshotRecord& r) {
   nlohmann::json j = {{"format", SnapshotRecord::kFormat},
                       {"dataset", r.dataset},
                       {"name", r.name},
@@ -88,7 +90,7 @@ std::string encode_snapshot(const SnapshotRecord& r) {
   return j.dump();
 }
 
-Result<SnapshotRecord> decode_snapshot(std::string_view text) {
+Result<SnapshotRecord> decode_snapshot_record(std::string_view text) {
   const std::string what = "snapshot record";
   ASSIGN_OR_RETURN(nlohmann::json j, parse_json(text, what));
   SnapshotRecord r;
@@ -130,7 +132,6 @@ Result<SnapshotRecord> decode_snapshot(std::string_view text) {
   return r;
 }
 
-}  // namespace
 
 // One committed blob in the sorted index array.
 struct Repository::CompactEntry {
@@ -397,7 +398,7 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
   {
     std::lock_guard lock(write_mu_);
     open_pack_->add(entry, sealed);
-    if (open_pack_->size_bytes() >= config_.pack_size_bytes) {
+    if (pack_is_full(*open_pack_)) {
       full = std::move(open_pack_);
       open_pack_ = std::make_unique<PackBuilder>();
     }
@@ -412,13 +413,19 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
   return true;
 }
 
+bool Repository::pack_is_full(const PackBuilder& pack) const {
+  // Also by count: a pack of tiny blobs must keep its trailer readable.
+  constexpr size_t kMaxBlobsPerPack = kMaxEntryTableBytes / kPackEntrySize / 4;
+  return pack.size_bytes() >= config_.pack_size_bytes || pack.blob_count() >= kMaxBlobsPerPack;
+}
+
 Status Repository::add_sealed_blob(const PackEntry& entry, ByteView sealed) {
   std::unique_ptr<PackBuilder> full;
   {
     std::lock_guard lock(write_mu_);
     pending_.insert(entry.id);
     open_pack_->add(entry, sealed);
-    if (open_pack_->size_bytes() >= config_.pack_size_bytes) {
+    if (pack_is_full(*open_pack_)) {
       full = std::move(open_pack_);
       open_pack_ = std::make_unique<PackBuilder>();
     }
@@ -450,8 +457,7 @@ Status Repository::write_pack(Bytes pack, std::vector<PackEntry> entries) {
     if (unindexed_.size() >= kPacksPerCheckpoint) checkpoint.swap(unindexed_);
   }
   if (!checkpoint.empty()) {
-    std::string name;
-    Status written = write_index_segment(checkpoint, &name);
+    Status written = write_index_segment(checkpoint, nullptr);
     if (!written.is_ok()) {
       // Keep them for the next attempt; the packs themselves are durable.
       std::lock_guard lock(write_mu_);
@@ -462,13 +468,34 @@ Status Repository::write_pack(Bytes pack, std::vector<PackEntry> entries) {
   return Status::ok();
 }
 
-Status Repository::write_index_segment(const std::vector<IndexPack>& packs, std::string* name) {
-  Bytes plain = encode_index_segment(packs);
-  Bytes sealed = seal(meta_, plain, prefixed_ad("LRSINDX1", config_.id));
-  *name = index_object_name(keyed_hash(id_key_, plain));
-  RETURN_IF_ERROR(store_.put(*name, sealed));
-  std::unique_lock lock(index_mu_);
-  segments_.push_back(*name);
+Status Repository::write_index_segment(const std::vector<IndexPack>& packs,
+                                       std::vector<std::string>* names) {
+  // Segments stay well under what a reader accepts (kMaxEntryTableBytes):
+  // a large repository's index is several segments.
+  constexpr uint64_t kSegmentBudget = kMaxEntryTableBytes / 2;
+  size_t start = 0;
+  while (start < packs.size()) {
+    size_t end = start;
+    uint64_t bytes = 5;
+    while (end < packs.size()) {
+      uint64_t more = ChunkId::kSize + 5 + packs[end].entries.size() * kPackEntrySize;
+      if (end > start && bytes + more > kSegmentBudget) break;
+      bytes += more;
+      ++end;
+    }
+    std::vector<IndexPack> part(packs.begin() + static_cast<ptrdiff_t>(start),
+                                packs.begin() + static_cast<ptrdiff_t>(end));
+    Bytes plain = encode_index_segment(part);
+    Bytes sealed = seal(meta_, plain, prefixed_ad("LRSINDX1", config_.id));
+    std::string name = index_object_name(keyed_hash(id_key_, plain));
+    RETURN_IF_ERROR(store_.put(name, sealed));
+    {
+      std::unique_lock lock(index_mu_);
+      segments_.push_back(name);
+    }
+    if (names != nullptr) names->push_back(name);
+    start = end;
+  }
   return Status::ok();
 }
 
@@ -491,8 +518,7 @@ Status Repository::flush() {
     rest.swap(unindexed_);
   }
   if (rest.empty()) return Status::ok();
-  std::string name;
-  Status st = write_index_segment(rest, &name);
+  Status st = write_index_segment(rest, nullptr);
   if (!st.is_ok()) {
     std::lock_guard lock(write_mu_);
     unindexed_.insert(unindexed_.begin(), rest.begin(), rest.end());
@@ -624,10 +650,10 @@ std::vector<IndexPack> Repository::index_packs() const {
 
 Status Repository::rewrite_index(const std::vector<IndexPack>& packs) {
   ASSIGN_OR_RETURN(std::vector<std::string> old, store_.list(kIndexPrefix));
-  std::string name;
-  if (!packs.empty()) RETURN_IF_ERROR(write_index_segment(packs, &name));
+  std::vector<std::string> written;
+  RETURN_IF_ERROR(write_index_segment(packs, &written));
   for (const auto& segment : old) {
-    if (segment == name) continue;
+    if (std::find(written.begin(), written.end(), segment) != written.end()) continue;
     Status st = store_.remove(segment);
     if (!st.is_ok() && st.code() != Code::kNotFound) return st;
   }
@@ -690,7 +716,7 @@ Result<std::vector<SnapshotRecord>> Repository::list_snapshots(const std::string
     ASSIGN_OR_RETURN(Bytes sealed, store_.get(name));
     auto plain = lares::open(meta_, sealed, ad);
     if (!plain.is_ok()) return Status::corruption("snapshot " + name + " is damaged");
-    auto record = decode_snapshot(as_chars(*plain));
+    auto record = decode_snapshot_record(as_chars(*plain));
     if (!record.is_ok()) return Status::corruption(name + ": " + record.status().message());
     record->id = name.substr(std::strlen(kSnapshotsPrefix));
     if (!dataset.empty() && record->dataset != dataset) continue;
@@ -705,7 +731,7 @@ Result<std::vector<SnapshotRecord>> Repository::list_snapshots(const std::string
 Status Repository::put_snapshot(SnapshotRecord* record) {
   RETURN_IF_ERROR(validate_dataset_name(record->dataset));
   RETURN_IF_ERROR(validate_snapshot_name(record->name));
-  std::string plain = encode_snapshot(*record);
+  std::string plain = encode_snapshot_record(*record);
   record->id = keyed_hash(id_key_, as_bytes(plain)).hex();
   Bytes sealed = seal(meta_, as_bytes(plain), prefixed_ad("LRSSNAP1", config_.id));
   return store_.put(kSnapshotsPrefix + record->id, sealed);

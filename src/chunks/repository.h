@@ -98,6 +98,12 @@ struct SnapshotRecord {
   double duration_s = 0;
 };
 
+// The JSON text of a snapshot record (docs/FORMAT.md), and back. Decoding is
+// strict: kCorruption for anything malformed (names included),
+// kFailedPrecondition for an unknown format. `id` is not part of the text.
+std::string encode_snapshot_record(const SnapshotRecord& record);
+Result<SnapshotRecord> decode_snapshot_record(std::string_view text);
+
 // Dataset and snapshot names: 1..64 of [A-Za-z0-9._:-], not starting with '.'
 // or '-'. kInvalidArgument saying what is wrong.
 Status validate_dataset_name(std::string_view name);
@@ -230,7 +236,10 @@ class Repository {
   Status load_index();
   // The entries of a pack, from its trailer only.
   Status write_pack(Bytes pack, std::vector<PackEntry> entries);
-  Status write_index_segment(const std::vector<IndexPack>& packs, std::string* name);
+  // Writes `packs` as one or more segments (each well under the decoder's
+  // limit), appending their names to *names when given.
+  Status write_index_segment(const std::vector<IndexPack>& packs, std::vector<std::string>* names);
+  bool pack_is_full(const PackBuilder& pack) const;
   Result<Bytes> open_sealed_blob(const PackEntry& entry, ByteView sealed);
 
   ObjectStore& store_;
