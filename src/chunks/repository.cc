@@ -202,7 +202,8 @@ Result<RepoConfig> decode_repo_config(std::string_view text) {
   return c;
 }
 
-Repository::Repository(ObjectStore& store, RepoConfig config, Key32 master, std::string slot_id)
+Repository::Repository(ObjectStore& store, RepoConfig config, Key32 master, std::string slot_id,
+                       KeySlotKind slot_kind)
     : store_(store),
       config_(std::move(config)),
       master_(std::move(master)),
@@ -210,6 +211,7 @@ Repository::Repository(ObjectStore& store, RepoConfig config, Key32 master, std:
       data_(AeadKeys::derive_subkeys(master_, "LRSDATA1")),
       meta_(AeadKeys::derive_subkeys(master_, "LRSMETA1")),
       unlocked_slot_(std::move(slot_id)),
+      unlocked_kind_(slot_kind),
       open_pack_(std::make_unique<PackBuilder>()) {}
 
 Repository::~Repository() = default;
@@ -252,7 +254,8 @@ Result<std::unique_ptr<Repository>> Repository::init(ObjectStore& store,
   RETURN_IF_ERROR(store.put(kConfigObject, as_bytes(encode_repo_config(config))));
   if (recovery_key != nullptr) *recovery_key = format_recovery_key(recovery);
   std::unique_ptr<Repository> repo(
-      new Repository(store, std::move(config), std::move(master), pass_slot.slot_id));
+      new Repository(store, std::move(config), std::move(master), pass_slot.slot_id,
+                     KeySlotKind::kPassphrase));
   return repo;
 }
 
@@ -289,7 +292,7 @@ Result<std::unique_ptr<Repository>> Repository::open(ObjectStore& store, const U
                       : open_passphrase_slot(slot, unlock.passphrase);
     if (master.is_ok()) {
       std::unique_ptr<Repository> repo(
-          new Repository(store, std::move(config), std::move(*master), slot.slot_id));
+          new Repository(store, std::move(config), std::move(*master), slot.slot_id, slot.kind));
       RETURN_IF_ERROR(repo->load_index());
       return repo;
     }
@@ -349,6 +352,11 @@ Status Repository::remove_slot(const std::string& slot_id) {
 }
 
 Status Repository::change_passphrase(std::string_view new_passphrase, const Argon2Params& params) {
+  if (unlocked_kind_ != KeySlotKind::kPassphrase) {
+    return Status::failed_precondition(
+        "unlocked with the recovery key, there is no passphrase to change: add one with "
+        "'lares key add'");
+  }
   ASSIGN_OR_RETURN(std::string new_id, add_passphrase(new_passphrase, params, "passphrase"));
   Status st = store_.remove(key_slot_object_name(unlocked_slot_));
   if (!st.is_ok() && st.code() != Code::kNotFound) return st;

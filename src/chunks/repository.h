@@ -154,11 +154,12 @@ class Repository {
   Result<std::string> add_passphrase(std::string_view passphrase, const Argon2Params& params,
                                      std::string label);
   // Removes a slot. Refuses (kFailedPrecondition) to remove the last
-  // passphrase slot, and the slot this session was unlocked with unless
-  // another passphrase slot remains.
+  // passphrase slot.
   Status remove_slot(const std::string& slot_id);
-  // Replaces the slot this repository was unlocked with by one for
+  // Replaces the passphrase slot this repository was unlocked with by one for
   // `new_passphrase` (the new slot is written before the old one goes).
+  // kFailedPrecondition when it was unlocked with the recovery key (use
+  // add_passphrase then: the recovery slot stays).
   Status change_passphrase(std::string_view new_passphrase, const Argon2Params& params);
 
   // ---- blobs ----
@@ -232,7 +233,8 @@ class Repository {
 
  private:
   struct CompactEntry;  // one committed blob, 56 bytes
-  Repository(ObjectStore& store, RepoConfig config, Key32 master, std::string slot_id);
+  Repository(ObjectStore& store, RepoConfig config, Key32 master, std::string slot_id,
+             KeySlotKind slot_kind);
   Status load_index();
   // The entries of a pack, from its trailer only.
   Status write_pack(Bytes pack, std::vector<PackEntry> entries);
@@ -249,6 +251,7 @@ class Repository {
   AeadKeys data_;
   AeadKeys meta_;
   std::string unlocked_slot_;
+  KeySlotKind unlocked_kind_ = KeySlotKind::kPassphrase;
 
   // Committed index: sorted by id. pack_ids_ maps a pack number to its id.
   mutable std::shared_mutex index_mu_;

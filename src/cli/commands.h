@@ -53,6 +53,9 @@ struct Arguments {
   bool dry_run = false;               // repo gc --dry-run
   int keep_last = 0, keep_hourly = 0, keep_daily = 0;  // forget --keep-*
   int keep_weekly = 0, keep_monthly = 0, keep_yearly = 0;
+  std::string new_passphrase_file;    // key add/passwd --new-passphrase-file
+  std::string slot;                   // key remove <slot id>
+  std::string label;                  // key add --label
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -93,6 +96,10 @@ Result<ExitCode> snapshot_list(const Arguments& args);
 Result<ExitCode> snapshot_diff(const Arguments& args);
 Result<ExitCode> forget_command(const Arguments& args);
 Result<ExitCode> repo_gc(const Arguments& args);
+Result<ExitCode> key_list(const Arguments& args);
+Result<ExitCode> key_add(const Arguments& args);
+Result<ExitCode> key_remove(const Arguments& args);
+Result<ExitCode> key_passwd(const Arguments& args);
 
 // object_commands.cc
 Result<ExitCode> object_put(const Arguments& args);

@@ -136,6 +136,33 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   add_json_flag(forget, args);
   add_unlock_options(forget, args);
 
+  CLI::App* key = app.add_subcommand("key", "Manage the passphrases that unlock a repository");
+  key->require_subcommand(1);
+  CLI::App* key_ls = add_verb(key, "list", "List key slots", key_list, chosen);
+  key_ls->add_option("repo", args.repo, where)->required();
+  add_json_flag(key_ls, args);
+  add_unlock_options(key_ls, args);
+  CLI::App* key_new = add_verb(key, "add", "Add a passphrase", key_add, chosen);
+  key_new->add_option("repo", args.repo, where)->required();
+  key_new->add_option("--new-passphrase-file", args.new_passphrase_file,
+                      "Read the new passphrase from this file (else a prompt)");
+  key_new->add_option("--label", args.label, "A note to tell slots apart, e.g. 'laptop'");
+  key_new->add_option("--kdf-memory", args.kdf_memory, "Argon2id memory (default 256M)");
+  key_new->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3)");
+  add_unlock_options(key_new, args);
+  CLI::App* key_rm = add_verb(key, "remove", "Remove a key slot", key_remove, chosen);
+  key_rm->add_option("repo", args.repo, where)->required();
+  key_rm->add_option("slot", args.slot, "Slot id (from 'lares key list')")->required();
+  add_unlock_options(key_rm, args);
+  CLI::App* key_pw = add_verb(key, "passwd", "Change the passphrase used to unlock", key_passwd,
+                              chosen);
+  key_pw->add_option("repo", args.repo, where)->required();
+  key_pw->add_option("--new-passphrase-file", args.new_passphrase_file,
+                     "Read the new passphrase from this file (else a prompt)");
+  key_pw->add_option("--kdf-memory", args.kdf_memory, "Argon2id memory (default 256M)");
+  key_pw->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3)");
+  add_unlock_options(key_pw, args);
+
   CLI::App* gc = add_verb(repo, "gc", "Delete data no snapshot needs", repo_gc, chosen);
   gc->add_option("repo", args.repo, where)->required();
   gc->add_flag("--dry-run", args.dry_run, "Only say what would be freed");

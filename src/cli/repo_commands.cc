@@ -483,6 +483,69 @@ Result<ExitCode> repo_gc(const Arguments& args) {
   return ExitCode::kOk;
 }
 
+namespace {
+
+Result<std::string> new_passphrase(const Arguments& args) {
+  if (!args.new_passphrase_file.empty()) return read_secret_file(args.new_passphrase_file);
+  if (isatty(STDIN_FILENO) == 0) {
+    return Status::invalid_argument("no new passphrase: pass --new-passphrase-file FILE");
+  }
+  ASSIGN_OR_RETURN(std::string first, prompt_secret("New passphrase: "));
+  ASSIGN_OR_RETURN(std::string again, prompt_secret("New passphrase again: "));
+  if (again != first) return Status::invalid_argument("the passphrases differ");
+  return first;
+}
+
+}  // namespace
+
+Result<ExitCode> key_list(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/false, args));
+  ASSIGN_OR_RETURN(std::vector<Repository::SlotInfo> slots, r.repo->list_slots());
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : slots) {
+      list.push_back({{"slot", s.slot_id},
+                      {"kind", s.kind == KeySlotKind::kRecovery ? "recovery" : "passphrase"},
+                      {"label", s.label},
+                      {"created_unix", s.created_unix}});
+    }
+    print_json(list);
+    return ExitCode::kOk;
+  }
+  Table table({"SLOT", "KIND", "CREATED", "LABEL"});
+  for (const auto& s : slots) {
+    table.add_row({s.slot_id, s.kind == KeySlotKind::kRecovery ? "recovery" : "passphrase",
+                   iso_time(s.created_unix * 1000000000), s.label});
+  }
+  table.print(stdout);
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> key_add(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/true, args));
+  ASSIGN_OR_RETURN(std::string passphrase, new_passphrase(args));
+  ASSIGN_OR_RETURN(Argon2Params params, kdf_params(args));
+  ASSIGN_OR_RETURN(std::string slot, r.repo->add_passphrase(passphrase, params, args.label));
+  std::printf("added key slot %s\n", slot.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> key_remove(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/true, args));
+  RETURN_IF_ERROR(r.repo->remove_slot(args.slot));
+  std::printf("removed key slot %s\n", args.slot.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> key_passwd(const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/true, args));
+  ASSIGN_OR_RETURN(std::string passphrase, new_passphrase(args));
+  ASSIGN_OR_RETURN(Argon2Params params, kdf_params(args));
+  RETURN_IF_ERROR(r.repo->change_passphrase(passphrase, params));
+  std::printf("changed the passphrase\n");
+  return ExitCode::kOk;
+}
+
 Result<ExitCode> repo_repair(const Arguments& args) {
   if (!args.rebuild_index) {
     return Status::invalid_argument("say what to repair: --rebuild-index");

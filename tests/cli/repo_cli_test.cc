@@ -190,6 +190,42 @@ TEST_F(RepoCliTest, DamageIsExitThreeAndRebuildIndexRepairsTheIndex) {
   EXPECT_NE(damaged.out.find("home@one"), std::string::npos) << damaged.out;
 }
 
+TEST_F(RepoCliTest, KeysCanBeAddedChangedAndRemoved) {
+  std::string usb = shell_quote(temp_.sub("usb"));
+  ASSERT_EQ(lares("repo init " + usb + " --kdf-memory 8M --kdf-ops 1").exit_code, 0);
+  ASSERT_TRUE(write_file_atomic(temp_.sub("second"), as_bytes("second one\n")).is_ok());
+  ASSERT_TRUE(write_file_atomic(temp_.sub("third"), as_bytes("third one\n")).is_ok());
+  RunResult added = lares("key add " + usb + " --label laptop --kdf-memory 8M --kdf-ops 1 " +
+                          "--new-passphrase-file " + shell_quote(temp_.sub("second")));
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  RunResult list = lares("key list " + usb + " --json", "second");
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  nlohmann::json slots = json_of(list);
+  ASSERT_EQ(slots.size(), 3u);  // initial passphrase, recovery, laptop
+  std::string laptop;
+  for (const auto& s : slots) {
+    if (s["label"] == "laptop") laptop = s["slot"];
+  }
+  ASSERT_FALSE(laptop.empty());
+
+  RunResult changed = lares("key passwd " + usb + " --kdf-memory 8M --kdf-ops 1 " +
+                            "--new-passphrase-file " + shell_quote(temp_.sub("third")));
+  ASSERT_EQ(changed.exit_code, 0) << changed.err;
+  EXPECT_EQ(lares("key list " + usb).exit_code, 1);  // the old passphrase is gone
+  EXPECT_EQ(lares("key list " + usb, "third").exit_code, 0);
+
+  ASSERT_EQ(lares("key remove " + usb + " " + laptop, "third").exit_code, 0);
+  EXPECT_EQ(lares("key list " + usb, "second").exit_code, 1);
+  // The last passphrase slot stays.
+  nlohmann::json left = json_of(lares("key list " + usb + " --json", "third"));
+  for (const auto& s : left) {
+    if (s["kind"] != "passphrase") continue;
+    RunResult refused = lares("key remove " + usb + " " + s["slot"].get<std::string>(), "third");
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("last passphrase"), std::string::npos) << refused.err;
+  }
+}
+
 TEST_F(RepoCliTest, BadNamesAreUsageErrors) {
   RunResult bad = lares("backup " + src() + " tank");
   EXPECT_EQ(bad.exit_code, 1);

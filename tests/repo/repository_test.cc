@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "objects/dir_store.h"
 #include "objects/prefix_store.h"
 #include "pool/pool.h"
@@ -96,6 +98,22 @@ TEST_F(RepositoryTest, DuplicatesAreStoredOnce) {
   EXPECT_EQ(repo_->stats().blobs, 1u);
 }
 
+TEST_F(RepositoryTest, IndexMemoryGrowsWithBlobsNotBytes) {
+  // 400 small blobs and 4 large ones: the index costs the same per blob.
+  std::vector<size_t> small(400, 100), large(4, 3 << 20);
+  auto small_ids = add(small, 1000);
+  auto large_ids = add(large, 5000);
+  ASSERT_TRUE(repo_->flush().is_ok());
+  std::set<ChunkId> unique(small_ids.begin(), small_ids.end());
+  unique.insert(large_ids.begin(), large_ids.end());
+  auto again = Repository::open(*store_, with_passphrase("correct horse"));
+  ASSERT_TRUE(again.is_ok());
+  RepoStats stats = (*again)->stats();
+  EXPECT_EQ(stats.blobs, unique.size());
+  // 56 bytes per blob in the sorted array, plus one id per pack.
+  EXPECT_LE(stats.index_memory_bytes, unique.size() * 64 + stats.packs * 64);
+}
+
 TEST_F(RepositoryTest, WrongPassphraseIsClearAndChangesNothing) {
   ASSERT_TRUE(repo_->flush().is_ok());
   auto before = store_->list("");
@@ -120,6 +138,9 @@ TEST_F(RepositoryTest, RecoveryKeyOpensAndPassphrasesCanChange) {
   auto slot = repo_->add_passphrase("second one", kArgon2ForTests, "laptop");
   ASSERT_TRUE(slot.is_ok());
   EXPECT_TRUE(Repository::open(*store_, with_passphrase("second one")).is_ok());
+  // Unlocked by the recovery key, there is no passphrase to change.
+  EXPECT_EQ((*by_recovery)->change_passphrase("x", kArgon2ForTests).code(),
+            Code::kFailedPrecondition);
   ASSERT_TRUE(repo_->change_passphrase("new horse", kArgon2ForTests).is_ok());
   EXPECT_FALSE(Repository::open(*store_, with_passphrase("correct horse")).is_ok());
   EXPECT_TRUE(Repository::open(*store_, with_passphrase("new horse")).is_ok());
