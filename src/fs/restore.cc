@@ -141,12 +141,36 @@ class Restorer {
         }
         int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) return Status::from_errno(errno, "create " + p);
-        UniqueFd file(fd);
+        auto job = std::make_shared<FileJob>();
+        job->fd = UniqueFd(fd);
+        job->node = node;
+        job->path = p;
+        job->rel = r;
         ++result_.files;
         result_.bytes += node.size;
-        workers_.push([this, node, p, r, f = std::make_shared<UniqueFd>(std::move(file))] {
-          return write_file(node, f->get(), p, r);
-        });
+        // The final size first: holes are never written, so they stay holes.
+        if (::ftruncate(fd, static_cast<off_t>(node.size)) != 0) {
+          return Status::from_errno(errno, "truncate " + p);
+        }
+        // Large files are written in pieces by several workers at once.
+        std::vector<std::pair<size_t, size_t>> pieces;
+        size_t start = 0;
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < node.extents.size(); ++i) {
+          bytes += node.extents[i].length;
+          if (bytes >= kPieceBytes) {
+            pieces.emplace_back(start, i + 1);
+            start = i + 1;
+            bytes = 0;
+          }
+        }
+        if (start < node.extents.size() || pieces.empty()) {
+          pieces.emplace_back(start, node.extents.size());
+        }
+        job->pieces_left = pieces.size();
+        for (const auto& [first, last] : pieces) {
+          workers_.push([this, job, first = first, last = last] { return write_piece(*job, first, last); });
+        }
         return Status::ok();
       }
       default: {
@@ -176,31 +200,41 @@ class Restorer {
   RestoreResult& result() { return result_; }
 
  private:
-  Status write_file(const Node& node, int fd, const std::string& p, const std::string& r) {
+  struct FileJob {
+    UniqueFd fd;
+    Node node;
+    std::string path, rel;
+    std::atomic<size_t> pieces_left{0};
+  };
+  static constexpr uint64_t kPieceBytes = uint64_t{32} << 20;
+
+  // Writes extents [first, last) of a file; the last piece to finish applies
+  // the metadata.
+  Status write_piece(FileJob& job, size_t first, size_t last) {
     uint64_t offset = 0;
-    for (const Extent& e : node.extents) {
+    for (size_t i = 0; i < first; ++i) offset += job.node.extents[i].length;
+    for (size_t i = first; i < last; ++i) {
+      const Extent& e = job.node.extents[i];
       if (e.id) {
         auto data = repo_.load_blob(*e.id, BlobType::kData);
         if (!data.is_ok()) {
-          return data.status().with_context("file '" + r + "' of snapshot " + snap_.dataset + "@" +
-                                            snap_.name + ": ");
+          return data.status().with_context("file '" + job.rel + "' of snapshot " +
+                                            snap_.dataset + "@" + snap_.name + ": ");
         }
         if (data->size() != e.length) {
-          return Status::corruption("file '" + r + "': chunk length differs from the tree");
+          return Status::corruption("file '" + job.rel + "': chunk length differs from the tree");
         }
-        RETURN_IF_ERROR(pwrite_all(fd, *data, offset, p));
+        RETURN_IF_ERROR(pwrite_all(job.fd.get(), *data, offset, job.path));
         bytes_done_ += e.length;
       }
       offset += e.length;
     }
-    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) {
-      return Status::from_errno(errno, "truncate " + p);
-    }
+    if (--job.pieces_left != 0) return Status::ok();
     if (options_.progress) {
       std::lock_guard lock(mu_);
       options_.progress({result_.files, bytes_done_.load(), snap_.bytes});
     }
-    return apply(p, node);
+    return apply(job.path, job.node);
   }
 
   Status apply(const std::string& p, const Node& node) {
