@@ -281,6 +281,23 @@ class Backup {
         return Status::ok();
       }
     }
+    // The other names of a hard-linked file read in this backup: same content.
+    const auto link_key = std::make_pair(node->device, node->inode);
+    if (node->nlink > 1) {
+      auto it = links_.find(link_key);
+      if (it != links_.end() && it->second.ctime_ns == node->ctime_ns) {
+        node->extents = it->second.extents;
+        node->size = it->second.size;
+        progress_.bytes_done += node->size;
+        return Status::ok();
+      }
+    }
+    RETURN_IF_ERROR(read_file_content(path, node));
+    if (node->nlink > 1) links_[link_key] = {node->extents, node->size, node->ctime_ns};
+    return Status::ok();
+  }
+
+  Status read_file_content(const std::string& path, Node* node) {
     int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
     if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Status::from_errno(errno, "open");
@@ -420,6 +437,12 @@ class Backup {
   bool fatal_ = false;
   const SizeScanner* scanner_ = nullptr;
   Clock::time_point last_report_{};
+  struct LinkedContent {
+    std::vector<Extent> extents;
+    uint64_t size = 0;
+    int64_t ctime_ns = 0;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, LinkedContent> links_;
 };
 
 }  // namespace
