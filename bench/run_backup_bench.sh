@@ -141,7 +141,7 @@ record() {
 }
 
 # tree_bytes: bytes of file content in the tree now.
-tree_bytes() { find "$TREE" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s}'; }
+tree_bytes() { find "$TREE" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}'; }
 
 # ---- running a step ------------------------------------------------------------------
 
