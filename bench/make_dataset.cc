@@ -98,8 +98,7 @@ const Vocabulary& vocabulary() {
 enum class Content { kText, kRandom, kMixed };
 
 // Writes `size` bytes of `content` to a new file at `path`, with a made-up mtime.
-Status write_generated(const std::string& path, uint64_t size, Content content,
-                       SeededRandom rng) {
+Status write_generated(const std::string& path, uint64_t size, Content content, SeededRandom rng) {
   ASSIGN_OR_RETURN(UniqueFd fd, open_file(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC));
   Bytes buffer(std::min(size, 16 * kBlockBytes));
   for (uint64_t offset = 0; offset < size;) {
@@ -188,8 +187,8 @@ Status generate(const std::string& root, uint64_t total_mib, uint64_t seed) {
       [](SeededRandom& r, uint64_t) { return kMiB + r.uniform(7 * kMiB + 1); },
       [](uint64_t i) {
         uint64_t folder = i / kFilesPerFolder;
-        return "photos/" + std::to_string(2010 + folder / 12) + "/" +
-               two_digits(1 + folder % 12) + "/IMG_" + std::to_string(1000 + i) + ".jpg";
+        return "photos/" + std::to_string(2010 + folder / 12) + "/" + two_digits(1 + folder % 12) +
+               "/IMG_" + std::to_string(1000 + i) + ".jpg";
       },
       &tally));
   // Equal shares of about kLargeFileBytesTypical, each within ±25 %; the last takes the rest
@@ -237,7 +236,7 @@ struct Changes {
 
 Status append_text(const std::string& path, SeededRandom& rng, Changes* changes) {
   ASSIGN_OR_RETURN(UniqueFd fd, open_file(path, O_WRONLY | O_CLOEXEC));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Status::from_errno(errno, "stat " + path);
   Bytes more(kKiB + rng.uniform(63 * kKiB + 1));
   vocabulary().fill_text(rng, more);
@@ -249,13 +248,13 @@ Status append_text(const std::string& path, SeededRandom& rng, Changes* changes)
 
 Status rewrite_middle(const std::string& path, SeededRandom& rng, Changes* changes) {
   ASSIGN_OR_RETURN(UniqueFd fd, open_file(path, O_WRONLY | O_CLOEXEC));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Status::from_errno(errno, "stat " + path);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   Bytes block(std::min(kBlockBytes, std::max<uint64_t>(1, size / 4)));
   fill_random(rng, block);
-  RETURN_IF_ERROR(pwrite_all(fd.get(), block, size / 2 - std::min(size / 2, block.size() / 2),
-                             path));
+  RETURN_IF_ERROR(
+      pwrite_all(fd.get(), block, size / 2 - std::min(size / 2, block.size() / 2), path));
   ++changes->rewritten;
   changes->bytes_written += block.size();
   return Status::ok();
@@ -287,7 +286,8 @@ Status mutate(const std::string& root, int percent, uint64_t seed) {
       changes.bytes_written += size;
     }
   }
-  std::printf("{\"dir\": \"%s\", \"seed\": %" PRIu64 ", \"files_before\": %zu"
+  std::printf("{\"dir\": \"%s\", \"seed\": %" PRIu64
+              ", \"files_before\": %zu"
               ", \"appended\": %" PRIu64 ", \"rewritten\": %" PRIu64 ", \"deleted\": %" PRIu64
               ", \"added\": %" PRIu64 ", \"bytes_written\": %" PRIu64 "}\n",
               root.c_str(), seed, files.size(), changes.appended, changes.rewritten,

@@ -5,7 +5,8 @@
 #   sudo BENCH_MIB=300 bench/run_backup_bench.sh      # a quick run
 #
 # Environment (all optional):
-#   BENCH_DIR     work folder; its filesystem is the disk under test (default <repo>/var/bench-backup)
+#   BENCH_DIR     work folder; its filesystem is the disk under test
+#                 (default <repo>/var/bench-backup)
 #   BENCH_MIB     size of the generated data set, MiB (default 3072)
 #   BENCH_REPS    repetitions; every figure is the median (default 1)
 #   BENCH_SEED    seed of the data set and of its change (default 1)
@@ -28,10 +29,12 @@
 #                borg check --verify-data, lares repo check --read-data).
 # Every step starts with the page cache dropped, so every tool reads from the disk. Wall time
 # is the command plus the `sync` after it (data on disk, whether or not the tool fsyncs), peak
-# RSS is GNU time's %M. MB/s = bytes of the tree (as it is at that step) / wall / 10^6, for
-# every step, so the figures of one step compare directly. Each tool runs with its defaults
-# (compression: restic auto = zstd, borg lz4, lares zstd skipping incompressible chunks;
-# encryption: restic AES-256-CTR + Poly1305, borg repokey-blake2, lares always on).
+# RSS is GNU time's %M, CPU s its user + system. MB/s = bytes of the tree (as it is at that
+# step) / wall / 10^6, for every step, so the figures of one step compare directly. Each tool
+# runs with its defaults (compression: restic auto = zstd, borg lz4, lares zstd skipping
+# incompressible chunks; encryption: restic AES-256-CTR + Poly1305, borg repokey-blake2, lares
+# always on). A last timed `lares snapshot list` shows what every lares command pays first
+# (the Argon2id unlock).
 #
 # Prints a Markdown report: medians, each tool's throughput against restic's and borg's (their
 # time / its time, so 2.00× means twice as fast), the targets of issue 3. It never asserts a
@@ -119,8 +122,15 @@ cleanup() {
   exit "$status"
 }
 
+# The commit the binaries are built from, read at build time (the checkout may move on during
+# a long run).
+BUILT_FROM="unknown"
+
 build() {
-  log "building lares and lares_make_dataset (RelWithDebInfo) in $BUILD_DIR"
+  BUILT_FROM="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  [[ -z "$(git -C "$REPO" status --porcelain -- src 2>/dev/null)" ]] ||
+    BUILT_FROM+=", with uncommitted changes in src/"
+  log "building lares and lares_make_dataset (RelWithDebInfo) in $BUILD_DIR from $BUILT_FROM"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLARES_BENCH=ON \
     -DLARES_TESTS=OFF >"$LOG_DIR/cmake.log" 2>&1 || die "cmake failed; see $LOG_DIR/cmake.log"
   nice ninja -C "$BUILD_DIR" -j2 lares lares_make_dataset >"$LOG_DIR/ninja.log" 2>&1 ||
@@ -381,19 +391,16 @@ report_targets() {
 }
 
 report() {
-  local step tool commit disk
+  local step tool disk
   echo "## Results ($STAMP)"
   echo
   disk="$(df -T "$BENCH_DIR" | awk 'NR == 2 {print $1 " (" $2 ")"}')"
-  commit="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  [[ -z "$(git -C "$REPO" status --porcelain -- src 2>/dev/null)" ]] ||
-    commit+=", with uncommitted changes in src/"
   echo "BENCH_MIB=$BENCH_MIB BENCH_REPS=$BENCH_REPS BENCH_SEED=$BENCH_SEED" \
     "BENCH_CHANGE=$BENCH_CHANGE; medians of $BENCH_REPS; MB/s = 10^6 bytes/s of the tree."
   echo "Tree: $(median tree_files | awk '{printf "%d", $1}') files," \
     "$(median tree_initial_bytes | awk '{printf "%.0f", $1 / 1048576}') MiB" \
     "($(median tree_final_bytes | awk '{printf "%.0f", $1 / 1048576}') MiB after the change)."
-  echo "Disk: $disk, $(nproc) cores, kernel $(uname -r). Commit: $commit."
+  echo "Disk: $disk, $(nproc) cores, kernel $(uname -r). Built from: $BUILT_FROM."
   echo "Peers: $(restic version | cut -d ' ' -f 1-2), $(borg --version)."
   echo
   echo "| tool | step | wall s | MB/s | peak RSS MiB | × restic | × borg | CPU s |"
