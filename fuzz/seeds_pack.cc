@@ -119,7 +119,7 @@ std::vector<IndexPack> sample_index(const SamplePack& pack) {
   other.sealed_length = 1000 + kSealOverhead;
   other.raw_length = 5000;
   other.offset = kPackHeaderSize;
-  return {{keyed_hash(id_key(), pack.bytes), pack.entries}, {filled_id(0xee), {other}}};
+  return {{pack_id_of(id_key(), pack.entries), pack.entries}, {filled_id(0xee), {other}}};
 }
 
 // A table with gaps, as an index segment lists a pack whose other blobs are gone.

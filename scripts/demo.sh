@@ -34,10 +34,7 @@ elif [[ -e "${devices[0]}/lares-label" ]]; then
   echo "demo.sh: var/demo holds a pool that lares cannot open; start over with: rm -rf var/demo" >&2
   exit 1
 else
-  # The demo's key derivation is cheap (64 MiB, 1 pass) so every command starts
-  # fast on a small machine; a real pool keeps the default (256 MiB, 3 passes).
-  "$lares" pool create demo --redundancy 1 --passphrase-file "$passphrase_file" \
-    --kdf-memory 64M --kdf-ops 1 "${devices[@]}"
+  "$lares" pool create demo --redundancy 1 --passphrase-file "$passphrase_file" "${devices[@]}"
 fi
 
 # A few sample objects: small text files and one larger binary, which is

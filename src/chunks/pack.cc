@@ -471,4 +471,11 @@ Result<ChunkId> pack_id_from_name(const std::string& name) {
   return Status::invalid_argument("'" + name + "' is not a pack object name (packs/<hh>/<id>)");
 }
 
+ChunkId pack_id_of(const Key32& id_key, const std::vector<PackEntry>& entries) {
+  KeyedHasher hasher(id_key);
+  hasher.update(as_bytes("LRSPKID1"));
+  hasher.update(encode_pack_entries(entries));
+  return hasher.finish();
+}
+
 }  // namespace lares

@@ -18,9 +18,11 @@
 //   T+n      8     n, le64
 //   T+n+8    8     magic "LARSPEND"
 //
-// A pack's object name is packs/<hh>/<id hex>, where id is the keyed hash
-// (chunk-id key) of the whole pack file, so `repo check --read-data` can verify
-// a pack from its name alone.
+// A pack's object name is packs/<hh>/<id hex>, where the id is the keyed hash
+// (chunk-id key) of "LRSPKID1" || its entry table (below): it names exactly
+// which blobs the pack holds and where, and costs no pass over the data. The
+// bytes themselves are verified blob by blob (each blob's AEAD tag binds its
+// id), which is what `repo check --read-data` does.
 //
 // Entry table (the trailer's plaintext, and each pack's part of an index
 // segment), version 1:
@@ -58,6 +60,7 @@
 
 #include "codec/aead.h"
 #include "codec/compression.h"
+#include "codec/key.h"
 #include "codec/keyed_hash.h"
 #include "util/bytes.h"
 #include "util/status.h"
@@ -159,6 +162,9 @@ Bytes seal_index_segment(const AeadKeys& meta_keys, const RepoId& repo,
                          const std::vector<IndexPack>& packs);
 Result<std::vector<IndexPack>> open_index_segment(const AeadKeys& meta_keys, const RepoId& repo,
                                                   ByteView sealed);
+
+// The id of a pack holding `entries` (see above).
+ChunkId pack_id_of(const Key32& id_key, const std::vector<PackEntry>& entries);
 
 // packs/<hh>/<hex> and index/<hex>.
 std::string pack_object_name(const ChunkId& pack_id);

@@ -401,7 +401,11 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
   entry.type = type;
   entry.compression = payload.compression;
   entry.raw_length = static_cast<uint32_t>(data.size());
-  Bytes sealed = seal(data_, payload.bytes, blob_associated_data(config_.id, entry));
+  // Stored as it is, the payload is the data the id (in the ad) hashes, so the
+  // ad determines it and the nonce needs no second pass over it.
+  const Bytes ad = blob_associated_data(config_.id, entry);
+  Bytes sealed = payload.compression == Compression::kNone ? seal_determined(data_, payload.bytes, ad)
+                                                           : seal(data_, payload.bytes, ad);
   std::unique_ptr<PackBuilder> full;
   {
     std::lock_guard lock(write_mu_);
@@ -446,7 +450,7 @@ Status Repository::add_sealed_blob(const PackEntry& entry, ByteView sealed) {
 }
 
 Status Repository::write_pack(Bytes pack, std::vector<PackEntry> entries) {
-  ChunkId pack_id = keyed_hash(id_key_, pack);
+  ChunkId pack_id = pack_id_of(id_key_, entries);
   Status st = store_.put(pack_object_name(pack_id), pack);
   if (!st.is_ok()) {
     std::lock_guard lock(write_mu_);
@@ -702,11 +706,11 @@ Status Repository::rebuild_index(std::vector<std::string>* bad_packs) {
 Status Repository::verify_pack(const ChunkId& pack_id, std::vector<ChunkId>* bad_blobs) {
   const std::string name = pack_object_name(pack_id);
   ASSIGN_OR_RETURN(Bytes pack, store_.get(name));
-  if (keyed_hash(id_key_, pack) != pack_id) {
-    return Status::corruption(name + ": contents do not match the pack id");
-  }
   auto entries = parse_pack(meta_, config_.id, pack);
   if (!entries.is_ok()) return Status::corruption(name + ": " + entries.status().message());
+  if (pack_id_of(id_key_, *entries) != pack_id) {
+    return Status::corruption(name + ": its blob table does not match the pack id");
+  }
   for (const auto& e : *entries) {
     ByteView sealed(pack.data() + e.offset, e.sealed_length);
     if (!open_sealed_blob(e, sealed).is_ok() && bad_blobs) bad_blobs->push_back(e.id);

@@ -55,7 +55,7 @@ void add_unlock_options(CLI::App* command, Arguments& args) {
 void add_key_options(CLI::App* command, Arguments& args) {
   add_passphrase_options(command, args);
   command->add_option("--kdf-memory", args.kdf_memory,
-                      "Argon2id memory per unlock (default 256M; 8K..4G)");
+                      "Argon2id memory per unlock (default 64M; 8K..4G)");
   command->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3; 1..64)");
 }
 
@@ -147,7 +147,7 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   key_new->add_option("--new-passphrase-file", args.new_passphrase_file,
                       "Read the new passphrase from this file (else a prompt)");
   key_new->add_option("--label", args.label, "A note to tell slots apart, e.g. 'laptop'");
-  key_new->add_option("--kdf-memory", args.kdf_memory, "Argon2id memory (default 256M)");
+  key_new->add_option("--kdf-memory", args.kdf_memory, "Argon2id memory (default 64M)");
   key_new->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3)");
   add_unlock_options(key_new, args);
   CLI::App* key_rm = add_verb(key, "remove", "Remove a key slot", key_remove, chosen);
@@ -159,7 +159,7 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   key_pw->add_option("repo", args.repo, where)->required();
   key_pw->add_option("--new-passphrase-file", args.new_passphrase_file,
                      "Read the new passphrase from this file (else a prompt)");
-  key_pw->add_option("--kdf-memory", args.kdf_memory, "Argon2id memory (default 256M)");
+  key_pw->add_option("--kdf-memory", args.kdf_memory, "Argon2id memory (default 64M)");
   key_pw->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3)");
   add_unlock_options(key_pw, args);
 

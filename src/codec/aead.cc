@@ -38,16 +38,24 @@ std::array<uint8_t, kSealNonceSize> synthetic_nonce(const Key32& nonce_key, Byte
   return nonce;
 }
 
-}  // namespace
-
-AeadKeys AeadKeys::derive_subkeys(const Key32& master, std::string_view context) {
-  return AeadKeys{derive_subkey(master, kEncryptionSubkeyId, context),
-                  derive_subkey(master, kNonceSubkeyId, context)};
+std::array<uint8_t, kSealNonceSize> determined_nonce(const Key32& nonce_key,
+                                                     ByteView associated_data) {
+  Bytes prefix;
+  ByteWriter(&prefix).u64(UINT64_MAX);
+  ByteWriter(&prefix).u64(associated_data.size());
+  crypto_generichash_state state;
+  int rc = crypto_generichash_init(&state, nonce_key.data(), nonce_key.size(), kSealNonceSize);
+  rc |= crypto_generichash_update(&state, prefix.data(), prefix.size());
+  rc |= crypto_generichash_update(&state, associated_data.data(), associated_data.size());
+  std::array<uint8_t, kSealNonceSize> nonce;
+  rc |= crypto_generichash_final(&state, nonce.data(), nonce.size());
+  sodium_memzero(&state, sizeof state);
+  LARES_CHECK(rc == 0);
+  return nonce;
 }
 
-Bytes seal(const AeadKeys& keys, ByteView plaintext, ByteView associated_data) {
-  ensure_sodium();
-  const auto nonce = synthetic_nonce(keys.nonce, plaintext, associated_data);
+Bytes seal_with_nonce(const AeadKeys& keys, ByteView plaintext, ByteView associated_data,
+                      const std::array<uint8_t, kSealNonceSize>& nonce) {
   Bytes sealed(plaintext.size() + kSealOverhead);
   sealed[0] = kSealVersion;
   std::memcpy(sealed.data() + 1, nonce.data(), nonce.size());
@@ -60,6 +68,25 @@ Bytes seal(const AeadKeys& keys, ByteView plaintext, ByteView associated_data) {
   // Invariant: the layout above, exactly.
   LARES_CHECK(ciphertext_size == plaintext.size() + kSealTagSize);
   return sealed;
+}
+
+}  // namespace
+
+AeadKeys AeadKeys::derive_subkeys(const Key32& master, std::string_view context) {
+  return AeadKeys{derive_subkey(master, kEncryptionSubkeyId, context),
+                  derive_subkey(master, kNonceSubkeyId, context)};
+}
+
+Bytes seal(const AeadKeys& keys, ByteView plaintext, ByteView associated_data) {
+  ensure_sodium();
+  return seal_with_nonce(keys, plaintext, associated_data,
+                         synthetic_nonce(keys.nonce, plaintext, associated_data));
+}
+
+Bytes seal_determined(const AeadKeys& keys, ByteView plaintext, ByteView associated_data) {
+  ensure_sodium();
+  return seal_with_nonce(keys, plaintext, associated_data,
+                         determined_nonce(keys.nonce, associated_data));
 }
 
 Result<Bytes> open(const AeadKeys& keys, ByteView sealed, ByteView associated_data) {

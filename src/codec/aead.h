@@ -53,6 +53,16 @@ struct AeadKeys {
 // authenticated but not stored). Deterministic; see the layout above.
 Bytes seal(const AeadKeys& keys, ByteView plaintext, ByteView associated_data);
 
+// Like seal(), for a plaintext the associated data already determines: the
+// caller promises that equal associated data means equal plaintext (the ad
+// holds a collision-resistant keyed hash of the plaintext, as a repository
+// blob's does when it is stored uncompressed). The nonce is then
+//   BLAKE2b(digest length 24, key = nonce key, le64(2^64 - 1) || le64(|ad|) || ad)
+// which saves a hash pass over the plaintext. The leading marker can never
+// begin seal()'s input (no ad is 2^64 - 1 bytes long), so the two kinds of
+// nonce never meet. The sealed layout is the same, and open() opens both.
+Bytes seal_determined(const AeadKeys& keys, ByteView plaintext, ByteView associated_data);
+
 // Checks and decrypts a sealed blob. kCorruption when it is shorter than
 // kSealOverhead, has an unknown version, or fails authentication (any damaged
 // bit, a wrong key, or different associated data: these cannot be told apart).

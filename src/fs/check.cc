@@ -1,10 +1,13 @@
 #include "fs/check.h"
 
 #include <map>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "fs/backup.h"
+#include "util/thread_pool.h"
 
 namespace lares {
 namespace {
@@ -67,29 +70,51 @@ Result<CheckReport> check_repository(Repository& repo, const CheckOptions& optio
   std::unordered_set<std::string> present(pack_names.begin(), pack_names.end());
   std::vector<IndexPack> packs = repo.index_packs();
   report.packs = packs.size();
-  for (const IndexPack& pack : packs) {
-    const std::string name = pack_object_name(pack.pack_id);
+  // Each pack's verdict; with read_data the packs are read on every core.
+  struct Verdict {
     std::string reason;
     std::vector<ChunkId> bad_blobs;
+  };
+  std::vector<Verdict> verdicts(packs.size());
+  std::mutex mu;
+  auto judge = [&](size_t i) {
+    const IndexPack& pack = packs[i];
+    const std::string name = pack_object_name(pack.pack_id);
+    Verdict& v = verdicts[i];
     if (present.count(name) == 0) {
-      reason = "pack " + name + " is missing";
-    } else if (options.read_data) {
-      Status st = repo.verify_pack(pack.pack_id, &bad_blobs);
-      ++report.packs_read;
-      for (const auto& e : pack.entries) report.bytes_read += e.sealed_length;
-      if (!st.is_ok()) reason = "pack " + name + " is damaged (" + st.message() + ")";
-      if (options.progress) options.progress(report.bytes_read, report.packs_read);
+      v.reason = "pack " + name + " is missing";
+      return;
     }
-    if (!reason.empty()) {
-      for (const auto& e : pack.entries) checker.bad.emplace(e.id, reason);
-      report.problems.push_back(reason);
+    if (!options.read_data) return;
+    Status st = repo.verify_pack(pack.pack_id, &v.bad_blobs);
+    if (!st.is_ok()) v.reason = "pack " + name + " is damaged (" + st.message() + ")";
+    uint64_t bytes = 0;
+    for (const auto& e : pack.entries) bytes += e.sealed_length;
+    std::lock_guard lock(mu);
+    ++report.packs_read;
+    report.bytes_read += bytes;
+    if (options.progress) options.progress(report.bytes_read, report.packs_read);
+  };
+  if (options.read_data) {
+    ThreadPool pool(std::max<size_t>(1, std::thread::hardware_concurrency()));
+    pool.parallel_for(packs.size(), judge);
+  } else {
+    for (size_t i = 0; i < packs.size(); ++i) judge(i);
+  }
+  for (size_t i = 0; i < packs.size(); ++i) {
+    const IndexPack& pack = packs[i];
+    const std::string name = pack_object_name(pack.pack_id);
+    const Verdict& v = verdicts[i];
+    if (!v.reason.empty()) {
+      for (const auto& e : pack.entries) checker.bad.emplace(e.id, v.reason);
+      report.problems.push_back(v.reason);
     }
-    for (const auto& id : bad_blobs) {
+    for (const auto& id : v.bad_blobs) {
       checker.bad.emplace(id, "chunk " + id.hex().substr(0, 16) + " in pack " + name +
                                   " is damaged");
     }
-    if (!bad_blobs.empty()) {
-      report.problems.push_back("pack " + name + " has " + std::to_string(bad_blobs.size()) +
+    if (!v.bad_blobs.empty()) {
+      report.problems.push_back("pack " + name + " has " + std::to_string(v.bad_blobs.size()) +
                                 " damaged blobs");
     }
   }

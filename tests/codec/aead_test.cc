@@ -248,6 +248,36 @@ TEST(AeadTest, NonceIsTheDocumentedKeyedHash) {
   EXPECT_EQ(to_hex(nonce_of(sealed)), to_hex(expected));
 }
 
+// seal_determined: the nonce depends on the ad only (with its marker), the
+// blob opens like any other, and its nonce never equals seal()'s.
+TEST(AeadTest, DeterminedNonceIsTheDocumentedHashOfTheAdOnly) {
+  const AeadKeys keys = fixed_keys();
+  const std::string ad = "blob:0123";
+  const std::string plaintext = "data the ad names";
+  const Bytes sealed = seal_determined(keys, as_bytes(plaintext), as_bytes(ad));
+  auto opened = open(keys, sealed, as_bytes(ad));
+  ASSERT_TRUE(opened.is_ok());
+  EXPECT_EQ(std::string(as_chars(*opened)), plaintext);
+  EXPECT_FALSE(open(keys, sealed, as_bytes("blob:0124")).is_ok());
+
+  Bytes message;
+  ByteWriter(&message).u64(UINT64_MAX);
+  ByteWriter(&message).u64(ad.size());
+  message.insert(message.end(), ad.begin(), ad.end());
+  uint8_t expected[kSealNonceSize];
+  ASSERT_EQ(crypto_generichash(expected, sizeof expected, message.data(), message.size(),
+                               keys.nonce.data(), keys.nonce.size()),
+            0);
+  EXPECT_EQ(to_hex(nonce_of(sealed)), to_hex(expected));
+  // Deterministic, and apart from seal()'s nonce for the same message (even
+  // an empty one).
+  EXPECT_EQ(seal_determined(keys, as_bytes(plaintext), as_bytes(ad)), sealed);
+  EXPECT_NE(to_hex(nonce_of(seal(keys, as_bytes(plaintext), as_bytes(ad)))),
+            to_hex(nonce_of(sealed)));
+  EXPECT_NE(to_hex(nonce_of(seal(keys, {}, as_bytes(ad)))),
+            to_hex(nonce_of(seal_determined(keys, {}, as_bytes(ad)))));
+}
+
 // draft-irtf-cfrg-xchacha-03, appendix A.3.1, wrapped in a version-1 blob:
 // open() is plain XChaCha20-Poly1305-IETF under the stored nonce.
 TEST(AeadTest, OpensTheXChaChaDraftVector) {
