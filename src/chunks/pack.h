@@ -108,6 +108,8 @@ Result<std::vector<PackEntry>> decode_pack_entries(ByteView plaintext, uint64_t 
 class PackBuilder {
  public:
   PackBuilder();
+  // Sets aside room for a pack of about `bytes`, so appending never moves it.
+  void reserve(uint64_t bytes) { data_.reserve(bytes); }
   // Appends an already sealed blob. `entry.offset` and `entry.sealed_length`
   // are filled in here.
   // REQUIRES: sealed.size() >= kSealOverhead and fits a uint32.

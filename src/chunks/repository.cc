@@ -212,7 +212,7 @@ Repository::Repository(ObjectStore& store, RepoConfig config, Key32 master, std:
       meta_(AeadKeys::derive_subkeys(master_, "LRSMETA1")),
       unlocked_slot_(std::move(slot_id)),
       unlocked_kind_(slot_kind),
-      open_pack_(std::make_unique<PackBuilder>()) {}
+      open_pack_(new_pack_builder()) {}
 
 Repository::~Repository() = default;
 
@@ -412,7 +412,7 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
     open_pack_->add(entry, sealed);
     if (pack_is_full(*open_pack_)) {
       full = std::move(open_pack_);
-      open_pack_ = std::make_unique<PackBuilder>();
+      open_pack_ = new_pack_builder();
     }
   }
   added_bytes_stored_ += sealed.size();
@@ -423,6 +423,14 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
     RETURN_IF_ERROR(write_pack(std::move(pack), std::move(entries)));
   }
   return true;
+}
+
+std::unique_ptr<PackBuilder> Repository::new_pack_builder() const {
+  auto pack = std::make_unique<PackBuilder>();
+  // A pack closes once it reaches pack_size_bytes: room for that plus one more
+  // chunk of the largest size and the trailer, so it is never copied to grow.
+  pack->reserve(config_.pack_size_bytes + config_.chunker.size_bytes_max + (1 << 20));
+  return pack;
 }
 
 bool Repository::pack_is_full(const PackBuilder& pack) const {
@@ -439,7 +447,7 @@ Status Repository::add_sealed_blob(const PackEntry& entry, ByteView sealed) {
     open_pack_->add(entry, sealed);
     if (pack_is_full(*open_pack_)) {
       full = std::move(open_pack_);
-      open_pack_ = std::make_unique<PackBuilder>();
+      open_pack_ = new_pack_builder();
     }
   }
   if (full) {
@@ -517,7 +525,7 @@ Status Repository::flush() {
     std::lock_guard lock(write_mu_);
     if (open_pack_->blob_count() > 0) {
       last = std::move(open_pack_);
-      open_pack_ = std::make_unique<PackBuilder>();
+      open_pack_ = new_pack_builder();
     }
   }
   if (last) {

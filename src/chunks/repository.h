@@ -242,6 +242,7 @@ class Repository {
   // limit), appending their names to *names when given.
   Status write_index_segment(const std::vector<IndexPack>& packs, std::vector<std::string>* names);
   bool pack_is_full(const PackBuilder& pack) const;
+  std::unique_ptr<PackBuilder> new_pack_builder() const;
   Result<Bytes> open_sealed_blob(const PackEntry& entry, ByteView sealed);
 
   ObjectStore& store_;

@@ -1,6 +1,8 @@
 // `lares`: parses `lares <noun> <verb> ...` into Arguments and runs the verb
 // (cli/commands.h). Exit codes are those of cli/output.h; nothing is thrown
 // out of main.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -304,6 +306,12 @@ int run(int argc, char** argv) {
 }  // namespace lares::cli
 
 int main(int argc, char** argv) {
+  // Chunks, sealed blobs and packs are 0.25-16 MiB buffers made and freed by
+  // several threads. glibc would serve them from per-thread arenas (raising
+  // its mmap threshold after the first large free) and keep the freed memory:
+  // a backup's peak RSS measured 182 MiB that way, 75 MiB with buffers of
+  // 256 KiB and up always mapped and unmapped (same speed within noise).
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   try {
     return lares::cli::run(argc, argv);
   } catch (const std::exception& error) {

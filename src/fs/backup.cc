@@ -494,7 +494,9 @@ Result<BackupResult> backup(Repository& repo, const std::string& folder,
   uint64_t bytes_before = repo.added_bytes_stored();
   size_t threads = options.threads != 0 ? options.threads
                                         : std::max<size_t>(1, std::thread::hardware_concurrency());
-  BlobQueue queue(repo, threads, size_t{64} << 20);
+  // Enough queued chunks to keep every worker busy while the walker reads; more
+  // would only raise the peak memory.
+  BlobQueue queue(repo, threads, size_t{16} << 20);
   Backup walker(repo, options, queue);
   std::optional<SizeScanner> scanner;
   if (options.progress) {
