@@ -22,6 +22,8 @@
 # before the next step (the order rotates with the repetition, so drift on a shared machine
 # hits every tool alike):
 #   initial      back up the tree;
+#   unchanged    (Lares only) back up the unchanged tree again: issue 3 wants < 1 MB new and
+#                < 10 % of the first backup's time;
 #   incremental  lares_make_dataset --mutate changes BENCH_CHANGE % of the files, back up again;
 #   restore      restore the newest snapshot into an empty folder; `diff -r` against the tree
 #                must find nothing, or the run fails;
@@ -278,6 +280,11 @@ run_repetition() {
     log "rep $REP/$BENCH_REPS: $tool initial backup"
     backup "$tool" initial
   done
+  # Issue 3's dedup point: Lares again over the unchanged tree (new bytes and time).
+  log "rep $REP/$BENCH_REPS: lares backup of the unchanged tree"
+  backup lares unchanged
+  record lares_unchanged_new_bytes "$(grep -o '"new_bytes_stored": *[0-9]*' \
+    "$LOG_DIR/lares-unchanged-rep$REP.log" | grep -o '[0-9]*$')"
   "$MAKE_DATASET" --mutate "$TREE" "$BENCH_CHANGE" "$BENCH_SEED" >>"$LOG_DIR/dataset.jsonl" ||
     die "lares_make_dataset --mutate failed"
   sync
@@ -378,6 +385,11 @@ report_targets() {
       target "$step, × $peer throughput" "$(ratio lares "$peer" "$step")" 2
     done
   done
+  target "unchanged re-backup time / initial" \
+    "$(awk -v u="$(median lares_unchanged_wall)" -v i="$(median lares_initial_wall)" \
+      'BEGIN {print u / i}')" 0.1 le
+  target "unchanged re-backup, new MB stored" \
+    "$(median lares_unchanged_new_bytes | awk '{print $1 / 1e6}')" 1 le
   for step in initial restore; do
     target "$step time / cp -a time" \
       "$(awk -v o="$(median "lares_${step}_wall")" -v c="$(median cp_initial_wall)" \
