@@ -12,6 +12,7 @@
 #include "objects/prefix_store.h"
 #include "pool/pool.h"
 #include "testing/pool_fixture.h"
+#include "testing/repo_fixture.h"
 #include "testing/temp_dir.h"
 #include "testing/tree_gen.h"
 #include "util/file.h"
@@ -21,25 +22,11 @@ namespace {
 
 using testing::TempDir;
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
-}
+using testing::join_lines;
 
-class BackupTest : public ::testing::Test {
+class BackupTest : public testing::FolderRepoTest {
  protected:
-  void SetUp() override {
-    auto store = DirStore::open(dir_.sub("repo"), CreateIfMissing::kYes);
-    ASSERT_TRUE(store.is_ok());
-    store_ = std::move(*store);
-    InitOptions o;
-    o.argon2 = kArgon2ForTests;
-    o.pack_size_bytes = 2 << 20;
-    auto repo = Repository::init(*store_, "pw", o, nullptr);
-    ASSERT_TRUE(repo.is_ok()) << repo.status().message();
-    repo_ = std::move(*repo);
-  }
+  BackupTest() : FolderRepoTest(2 << 20) {}
 
   Result<BackupResult> run_backup(const std::string& name, BackupOptions options = {}) {
     options.dataset = "home";
@@ -52,12 +39,9 @@ class BackupTest : public ::testing::Test {
     auto result = restore(*repo_, snap, target, options);
     ASSERT_TRUE(result.is_ok()) << result.status().message();
     auto diffs = testing::compare_trees(expected, target);
-    EXPECT_TRUE(diffs.empty()) << join(diffs);
+    EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
   }
 
-  TempDir dir_;
-  std::unique_ptr<DirStore> store_;
-  std::unique_ptr<Repository> repo_;
 };
 
 TEST_F(BackupTest, RoundTripKeepsContentAndEveryAttribute) {
@@ -67,7 +51,7 @@ TEST_F(BackupTest, RoundTripKeepsContentAndEveryAttribute) {
   ASSERT_TRUE(bytes.is_ok()) << bytes.status().message();
   auto first = run_backup("one");
   ASSERT_TRUE(first.is_ok()) << first.status().message();
-  EXPECT_TRUE(first->skipped.empty()) << join(first->skipped);
+  EXPECT_TRUE(first->skipped.empty()) << join_lines(first->skipped);
   EXPECT_GT(first->snapshot.files, 40u);
   expect_restores(first->snapshot, dir_.sub("src"), dir_.sub("out"));
   // The restored sparse file has its holes back.
@@ -159,7 +143,7 @@ TEST_F(BackupTest, RestoreRefusesANonEmptyTargetUnlessOverwrite) {
   ASSERT_TRUE(restore(*repo_, r->snapshot, dir_.sub("out"), o).is_ok());
   ASSERT_TRUE(::unlink(dir_.sub("out/keep").c_str()) == 0);
   auto diffs = testing::compare_trees(dir_.sub("src"), dir_.sub("out"), {.dir_mtime = false});
-  EXPECT_TRUE(diffs.empty()) << join(diffs);
+  EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
 }
 
 TEST_F(BackupTest, RestoreOfOnePath) {
@@ -181,7 +165,7 @@ TEST_F(BackupTest, CheckFindsDamageAndNamesFilesAndSnapshots) {
   read_all.read_data = true;
   auto clean = check_repository(*repo_, read_all);
   ASSERT_TRUE(clean.is_ok()) << clean.status().message();
-  EXPECT_TRUE(clean->problems.empty()) << join(clean->problems);
+  EXPECT_TRUE(clean->problems.empty()) << join_lines(clean->problems);
   EXPECT_EQ(clean->snapshots, 1u);
   EXPECT_GT(clean->packs_read, 0u);
 
@@ -206,7 +190,7 @@ TEST_F(BackupTest, CheckFindsDamageAndNamesFilesAndSnapshots) {
   for (const auto& p : damaged->problems) {
     if (p.find(" in home@one") != std::string::npos) names_file = true;
   }
-  EXPECT_TRUE(names_file) << join(damaged->problems);
+  EXPECT_TRUE(names_file) << join_lines(damaged->problems);
   // Restore fails with an error naming the snapshot; it never writes wrong bytes.
   auto out = restore(*repo_, r->snapshot, dir_.sub("out"), {});
   ASSERT_FALSE(out.is_ok());
@@ -220,9 +204,7 @@ TEST(BackupOnPoolTest, RoundTripAndSelfHealUnderTheRepository) {
   auto pool = Pool::create("tank", 1, devices);
   ASSERT_TRUE(pool.is_ok());
   PrefixStore store(**pool, "repo/");
-  InitOptions o;
-  o.argon2 = kArgon2ForTests;
-  auto repo = Repository::init(store, "pw", o, nullptr);
+  auto repo = Repository::init(store, "pw", testing::fast_init_options(), nullptr);
   ASSERT_TRUE(repo.is_ok());
   ASSERT_TRUE(testing::generate_tree(dir.sub("src"), {}).is_ok());
   BackupOptions b;
@@ -233,7 +215,7 @@ TEST(BackupOnPoolTest, RoundTripAndSelfHealUnderTheRepository) {
   auto out = restore(**repo, r->snapshot, dir.sub("out"), {});
   ASSERT_TRUE(out.is_ok()) << out.status().message();
   auto diffs = testing::compare_trees(dir.sub("src"), dir.sub("out"));
-  EXPECT_TRUE(diffs.empty()) << join(diffs);
+  EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "fs/backup.h"
 #include "fs/check.h"
 #include "objects/dir_store.h"
+#include "testing/repo_fixture.h"
 #include "testing/temp_dir.h"
 #include "testing/tree_gen.h"
 #include "util/file.h"
@@ -16,11 +17,7 @@ namespace {
 
 using testing::TempDir;
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
-}
+using testing::join_lines;
 
 uint64_t folder_bytes(const std::string& root) {
   uint64_t total = 0;
@@ -44,19 +41,8 @@ CheckOptions read_all() {
   return o;
 }
 
-class GcTest : public ::testing::Test {
+class GcTest : public testing::FolderRepoTest {
  protected:
-  void SetUp() override {
-    auto store = DirStore::open(dir_.sub("repo"), CreateIfMissing::kYes);
-    ASSERT_TRUE(store.is_ok());
-    store_ = std::move(*store);
-    InitOptions o;
-    o.argon2 = kArgon2ForTests;
-    o.pack_size_bytes = 1 << 20;
-    auto repo = Repository::init(*store_, "pw", o, nullptr);
-    ASSERT_TRUE(repo.is_ok());
-    repo_ = std::move(*repo);
-  }
 
   SnapshotRecord backup_as(const std::string& name) {
     BackupOptions o;
@@ -67,9 +53,6 @@ class GcTest : public ::testing::Test {
     return r.is_ok() ? r->snapshot : SnapshotRecord{};
   }
 
-  TempDir dir_;
-  std::unique_ptr<DirStore> store_;
-  std::unique_ptr<Repository> repo_;
 };
 
 TEST_F(GcTest, FreesForgottenDataAndKeepsTheRest) {
@@ -107,13 +90,11 @@ TEST_F(GcTest, FreesForgottenDataAndKeepsTheRest) {
   auto out = restore(*repo_, second, dir_.sub("out"), {});
   ASSERT_TRUE(out.is_ok()) << out.status().message();
   EXPECT_TRUE(testing::compare_trees(dir_.sub("src"), dir_.sub("out")).empty());
-  Unlock u;
-  u.passphrase = "pw";
-  auto fresh = Repository::open(*store_, u);
+  auto fresh = reopen();
   ASSERT_TRUE(fresh.is_ok());
   auto report = check_repository(**fresh, read_all());
   ASSERT_TRUE(report.is_ok());
-  EXPECT_TRUE(report->problems.empty()) << join(report->problems);
+  EXPECT_TRUE(report->problems.empty()) << join_lines(report->problems);
   // The forgotten snapshot's data is really gone: nothing of it is indexed.
   auto tree = (*fresh)->find_blob(first.tree);
   EXPECT_FALSE(tree.has_value());
@@ -125,9 +106,7 @@ TEST_F(GcTest, RefusesWhenASnapshotNeedsSomethingTheIndexLacks) {
   auto segments = store_->list("index/");
   ASSERT_TRUE(segments.is_ok());
   for (const auto& s : *segments) ASSERT_TRUE(store_->remove(s).is_ok());
-  Unlock u;
-  u.passphrase = "pw";
-  auto fresh = Repository::open(*store_, u);
+  auto fresh = reopen();
   ASSERT_TRUE(fresh.is_ok());
   auto packs_before = store_->list("packs/");
   auto gc = collect_garbage(**fresh, {});
@@ -146,16 +125,14 @@ TEST_F(GcTest, OrphanPacksOfAnInterruptedBackupGoUnlessNeeded) {
   // Drop the junk's index segment (the last written), as if the backup died
   // before writing it.
   ASSERT_TRUE(store_->remove(repo_->index_segments().back()).is_ok());
-  Unlock u;
-  u.passphrase = "pw";
-  auto fresh = Repository::open(*store_, u);
+  auto fresh = reopen();
   ASSERT_TRUE(fresh.is_ok());
   auto gc = collect_garbage(**fresh, {});
   ASSERT_TRUE(gc.is_ok()) << gc.status().message();
   EXPECT_EQ(gc->orphan_packs, 1u);
   auto report = check_repository(**fresh, read_all());
   ASSERT_TRUE(report.is_ok());
-  EXPECT_TRUE(report->problems.empty()) << join(report->problems);
+  EXPECT_TRUE(report->problems.empty()) << join_lines(report->problems);
 }
 
 SnapshotRecord at(const std::string& name, const char* utc) {

@@ -18,6 +18,7 @@
 #include "objects/prefix_store.h"
 #include "pool/pool.h"
 #include "testing/pool_fixture.h"
+#include "testing/repo_fixture.h"
 #include "testing/temp_dir.h"
 #include "testing/tree_gen.h"
 #include "util/file.h"
@@ -33,11 +34,7 @@ using Clock = std::chrono::steady_clock;
 // many rounds), each at a random moment of a run.
 constexpr int kKills = 30;
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
-}
+using testing::join_lines;
 
 // The repository under test: a folder, or the pool's "repo/" objects.
 class Target {
@@ -146,13 +143,13 @@ class RepoCrashTest : public ::testing::TestWithParam<bool> {
       auto restored = restore(**repo, s, out, {});
       ASSERT_TRUE(restored.is_ok()) << label << " " << s.name << ": " << restored.status().message();
       auto diffs = testing::compare_trees(refs_[s.name], out);
-      ASSERT_TRUE(diffs.empty()) << label << " " << s.name << ":\n" << join(diffs);
+      ASSERT_TRUE(diffs.empty()) << label << " " << s.name << ":\n" << join_lines(diffs);
     }
     CheckOptions all;
     all.read_data = true;
     auto report = check_repository(**repo, all);
     ASSERT_TRUE(report.is_ok()) << report.status().message();
-    EXPECT_TRUE(report->problems.empty()) << label << ":\n" << join(report->problems);
+    EXPECT_TRUE(report->problems.empty()) << label << ":\n" << join_lines(report->problems);
   }
 
   // Copies the source as it is now, as the reference of snapshot `name`.
