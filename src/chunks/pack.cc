@@ -255,6 +255,13 @@ Result<std::vector<PackEntry>> decode_pack_entries(ByteView plaintext, uint64_t 
 
 PackBuilder::PackBuilder() : data_(empty_pack()) {}
 
+void PackBuilder::reuse(Bytes buffer) {
+  LARES_CHECK(entries_.empty());
+  const Bytes header = empty_pack();
+  buffer.assign(header.begin(), header.end());
+  data_ = std::move(buffer);
+}
+
 void PackBuilder::add(PackEntry entry, ByteView sealed) {
   LARES_CHECK(sealed.size() >= kSealOverhead &&
               sealed.size() <= std::numeric_limits<uint32_t>::max());

@@ -110,6 +110,9 @@ class PackBuilder {
   PackBuilder();
   // Sets aside room for a pack of about `bytes`, so appending never moves it.
   void reserve(uint64_t bytes) { data_.reserve(bytes); }
+  // Builds in `buffer` (a finished pack's, with its memory already mapped)
+  // instead. REQUIRES: nothing added yet.
+  void reuse(Bytes buffer);
   // Appends an already sealed blob. `entry.offset` and `entry.sealed_length`
   // are filled in here.
   // REQUIRES: sealed.size() >= kSealOverhead and fits a uint32.

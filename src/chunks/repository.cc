@@ -211,8 +211,11 @@ Repository::Repository(ObjectStore& store, RepoConfig config, Key32 master, std:
       data_(AeadKeys::derive_subkeys(master_, "LRSDATA1")),
       meta_(AeadKeys::derive_subkeys(master_, "LRSMETA1")),
       unlocked_slot_(std::move(slot_id)),
-      unlocked_kind_(slot_kind),
-      open_pack_(new_pack_builder()) {}
+      unlocked_kind_(slot_kind) {
+  // Here, not in the initializer list: new_pack_builder() uses members
+  // declared after open_pack_.
+  open_pack_ = new_pack_builder();
+}
 
 Repository::~Repository() = default;
 
@@ -425,8 +428,16 @@ Result<bool> Repository::add_blob(BlobType type, const ChunkId& id, ByteView dat
   return true;
 }
 
-std::unique_ptr<PackBuilder> Repository::new_pack_builder() const {
+std::unique_ptr<PackBuilder> Repository::new_pack_builder() {
   auto pack = std::make_unique<PackBuilder>();
+  {
+    // The buffer of a pack already written, its pages still mapped.
+    std::lock_guard lock(spare_mu_);
+    if (!spare_packs_.empty()) {
+      pack->reuse(std::move(spare_packs_.back()));
+      spare_packs_.pop_back();
+    }
+  }
   // A pack closes once it reaches pack_size_bytes: room for that plus one more
   // chunk of the largest size and the trailer, so it is never copied to grow.
   pack->reserve(config_.pack_size_bytes + config_.chunker.size_bytes_max + (1 << 20));
@@ -468,6 +479,10 @@ Status Repository::write_pack(Bytes pack, std::vector<PackEntry> entries) {
   {
     std::unique_lock lock(index_mu_);
     for (const auto& e : entries) recent_.emplace(e.id, BlobLocation{pack_id, e});
+  }
+  {
+    std::lock_guard lock(spare_mu_);
+    if (spare_packs_.empty()) spare_packs_.push_back(std::move(pack));
   }
   std::vector<IndexPack> checkpoint;
   {

@@ -242,7 +242,7 @@ class Repository {
   // limit), appending their names to *names when given.
   Status write_index_segment(const std::vector<IndexPack>& packs, std::vector<std::string>* names);
   bool pack_is_full(const PackBuilder& pack) const;
-  std::unique_ptr<PackBuilder> new_pack_builder() const;
+  std::unique_ptr<PackBuilder> new_pack_builder();
   Result<Bytes> open_sealed_blob(const PackEntry& entry, ByteView sealed);
 
   ObjectStore& store_;
@@ -266,6 +266,8 @@ class Repository {
   std::unordered_set<ChunkId, ChunkIdHash> pending_;  // being added, not yet in a pack written
   std::unique_ptr<PackBuilder> open_pack_;
   std::vector<IndexPack> unindexed_;  // packs written since the last index segment
+  std::mutex spare_mu_;
+  std::vector<Bytes> spare_packs_;  // buffers of written packs, for the next ones
   std::atomic<uint64_t> added_bytes_stored_{0};
   std::atomic<uint64_t> added_blobs_{0};
 };

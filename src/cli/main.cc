@@ -306,12 +306,18 @@ int run(int argc, char** argv) {
 }  // namespace lares::cli
 
 int main(int argc, char** argv) {
-  // Chunks, sealed blobs and packs are 0.25-16 MiB buffers made and freed by
-  // several threads. glibc would serve them from per-thread arenas (raising
-  // its mmap threshold after the first large free) and keep the freed memory:
-  // a backup's peak RSS measured 182 MiB that way, 75 MiB with buffers of
-  // 256 KiB and up always mapped and unmapped (same speed within noise).
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // Chunks and sealed blobs (up to 4 MiB) and packs (16 MiB and more) are
+  // made and freed by several threads. Left to itself, glibc keeps an arena
+  // per thread and raises its mmap threshold after the first large free, so
+  // freed packs stay resident: a backup of 1 GiB peaked at 182 MiB. Instead:
+  // two arenas, buffers of 4 MiB and more always mapped (packs, whose buffers
+  // the repository reuses), and heap trimmed only past 64 MiB free, so chunk
+  // buffers are reused rather than faulted in again. Measured on 1 GiB: peak
+  // 95 MiB, as fast as the default (mapping everything from 256 KiB up cost
+  // 10-15 %).
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   try {
     return lares::cli::run(argc, argv);
   } catch (const std::exception& error) {
