@@ -59,15 +59,34 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
 
   std::vector<IndexPack> packs = repo.index_packs();
   report.packs = packs.size();
+  ASSIGN_OR_RETURN(std::vector<std::string> stored_names, repo.store().list("packs/"));
+  const std::unordered_set<std::string> stored(stored_names.begin(), stored_names.end());
   std::unordered_set<std::string> indexed;
   std::vector<IndexPack> keep;
   std::vector<ChunkId> remove;
-  std::vector<const IndexPack*> repack;
+  // Packs to rewrite, each with the entries to copy.
+  std::vector<IndexPack> repack;
+  // A live blob is live in one pack only: a second copy (possible after a
+  // crash) is garbage like any dead blob, so a gc leaves nothing for the next.
+  IdSet claimed;
   for (const IndexPack& pack : packs) {
-    indexed.insert(pack_object_name(pack.pack_id));
+    const std::string name = pack_object_name(pack.pack_id);
+    indexed.insert(name);
+    if (stored.count(name) == 0) {
+      // Named by the index but gone: dropped from the index (check reports the
+      // loss); a copy of its blobs in an unindexed pack is kept below.
+      remove.push_back(pack.pack_id);
+      continue;
+    }
     uint64_t live_bytes = 0, dead_bytes = 0;
+    IndexPack copy{pack.pack_id, {}};
     for (const auto& e : pack.entries) {
-      (live.count(e.id) != 0 ? live_bytes : dead_bytes) += e.sealed_length;
+      if (live.count(e.id) != 0 && claimed.insert(e.id).second) {
+        live_bytes += e.sealed_length;
+        copy.entries.push_back(e);
+      } else {
+        dead_bytes += e.sealed_length;
+      }
     }
     if (live_bytes == 0) {
       remove.push_back(pack.pack_id);
@@ -75,7 +94,7 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
       ++report.packs_deleted;
     } else if (static_cast<double>(dead_bytes) >=
                options.repack_unused * static_cast<double>(live_bytes + dead_bytes)) {
-      repack.push_back(&pack);
+      repack.push_back(std::move(copy));
       remove.push_back(pack.pack_id);
       report.bytes_freed += dead_bytes;
       report.bytes_copied += live_bytes;
@@ -86,16 +105,17 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
   }
 
   // Packs no index names: garbage of an interrupted backup, unless they hold
-  // something a snapshot needs (then they are indexed again, not deleted).
-  ASSIGN_OR_RETURN(std::vector<std::string> stored, repo.store().list("packs/"));
+  // a live blob no indexed pack has (then they are indexed again).
   std::vector<std::string> orphans;
-  for (const auto& name : stored) {
+  for (const auto& name : stored_names) {
     if (indexed.count(name) != 0) continue;
     auto id = pack_id_from_name(name);
     auto entries = repo.read_pack_trailer(name);
     bool needed = false;
     if (entries.is_ok() && id.is_ok()) {
-      for (const auto& e : *entries) needed = needed || live.count(e.id) != 0;
+      for (const auto& e : *entries) {
+        if (live.count(e.id) != 0 && claimed.insert(e.id).second) needed = true;
+      }
       if (needed) keep.push_back({*id, std::move(*entries)});
     }
     if (!needed) {
@@ -107,11 +127,10 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
   if (options.dry_run) return report;
 
   // Copy the live blobs of mostly dead packs, checking each one first.
-  for (const IndexPack* pack : repack) {
-    const std::string name = pack_object_name(pack->pack_id);
+  for (const IndexPack& pack : repack) {
+    const std::string name = pack_object_name(pack.pack_id);
     ASSIGN_OR_RETURN(Bytes bytes, repo.store().get(name));
-    for (const auto& e : pack->entries) {
-      if (live.count(e.id) == 0) continue;
+    for (const auto& e : pack.entries) {
       if (e.offset + e.sealed_length > bytes.size()) {
         return Status::corruption(name + " is truncated; gc stopped before changing anything");
       }

@@ -4,7 +4,9 @@
 // gc marks every blob reachable from a snapshot, then:
 //   1. refuses to go on (deleting nothing) if a reachable blob is not in the
 //      index, or a pack it would copy from fails to authenticate;
-//   2. copies the live blobs of packs that are mostly dead (at least
+//   2. counts a live blob as live in one pack only (a second copy, left by a
+//      crash, is garbage like a dead blob), then copies the live blobs of
+//      packs that are mostly dead (at least
 //      `repack_unused` of their bytes) into new packs, verbatim (still sealed)
 //      after checking each one;
 //   3. writes one index segment for everything that stays, then removes the
