@@ -135,6 +135,7 @@ class Restorer {
             if (::link(it->second.c_str(), p.c_str()) != 0) {
               return Status::from_errno(errno, "link " + p);
             }
+            ++result_.files;  // a name of the file, as the snapshot counts it
             return Status::ok();
           }
           links_.emplace(key, p);
@@ -317,6 +318,9 @@ Result<RestoreResult> restore(Repository& repo, const SnapshotRecord& snapshot,
     return Status::from_errno(errno, "lstat " + target);
   }
 
+  // A folder's contents go into the target, which stands for the folder
+  // itself (counted, as the snapshot counts its root).
+  if (single == nullptr) ++restorer.result().dirs;
   Status walked = single != nullptr ? restorer.entry(*single, target + "/" + single->name, rel)
                                     : restorer.dir(tree, target, rel);
   Status finished = restorer.finish();

@@ -54,6 +54,11 @@ TEST_F(BackupTest, RoundTripKeepsContentAndEveryAttribute) {
   EXPECT_TRUE(first->skipped.empty()) << join_lines(first->skipped);
   EXPECT_GT(first->snapshot.files, 40u);
   expect_restores(first->snapshot, dir_.sub("src"), dir_.sub("out"));
+  // Restore counts what the snapshot counts.
+  auto again = restore(*repo_, first->snapshot, dir_.sub("out-counted"), {});
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->files, first->snapshot.files);
+  EXPECT_EQ(again->dirs, first->snapshot.dirs);
   // The restored sparse file has its holes back.
   struct stat st{};
   ASSERT_EQ(::stat(dir_.sub("out/sparse.img").c_str(), &st), 0);
