@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,15 +47,49 @@ const Entry* lookup_entry(Lookup lookup, Key key, int size_hint, Entry* entry,
   }
 }
 
-// The user name of `uid`, or "" if this system has none.
+// The lookups below read /etc/passwd or /etc/group (or ask NSS) each time,
+// and a backup or restore asks once per file: each thread remembers the
+// answers for the length of the process.
+template <typename Key, typename Value, typename Lookup>
+Value remembered(std::unordered_map<Key, Value>& cache, const Key& key, Lookup lookup) {
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  Value value = lookup(key);
+  if (cache.size() < 4096) cache.emplace(key, value);
+  return value;
+}
+
+std::string lookup_user_name(uid_t uid);
+std::string lookup_group_name(gid_t gid);
+std::optional<uid_t> lookup_user_id(const std::string& name);
+std::optional<gid_t> lookup_group_id(const std::string& name);
+
 std::string user_name(uid_t uid) {
+  thread_local std::unordered_map<uid_t, std::string> cache;
+  return remembered(cache, uid, lookup_user_name);
+}
+std::string group_name(gid_t gid) {
+  thread_local std::unordered_map<gid_t, std::string> cache;
+  return remembered(cache, gid, lookup_group_name);
+}
+std::optional<uid_t> user_id(const std::string& name) {
+  thread_local std::unordered_map<std::string, std::optional<uid_t>> cache;
+  return remembered(cache, name, lookup_user_id);
+}
+std::optional<gid_t> group_id(const std::string& name) {
+  thread_local std::unordered_map<std::string, std::optional<gid_t>> cache;
+  return remembered(cache, name, lookup_group_id);
+}
+
+// The user name of `uid`, or "" if this system has none.
+std::string lookup_user_name(uid_t uid) {
   passwd entry{};
   std::vector<char> buffer;
   const passwd* found = lookup_entry(::getpwuid_r, uid, _SC_GETPW_R_SIZE_MAX, &entry, &buffer);
   return found != nullptr ? std::string(found->pw_name) : std::string();
 }
 
-std::string group_name(gid_t gid) {
+std::string lookup_group_name(gid_t gid) {
   group entry{};
   std::vector<char> buffer;
   const group* found = lookup_entry(::getgrgid_r, gid, _SC_GETGR_R_SIZE_MAX, &entry, &buffer);
@@ -61,7 +97,7 @@ std::string group_name(gid_t gid) {
 }
 
 // The id this system gives the user `name`, if it has one.
-std::optional<uid_t> user_id(const std::string& name) {
+std::optional<uid_t> lookup_user_id(const std::string& name) {
   if (name.empty()) return std::nullopt;
   passwd entry{};
   std::vector<char> buffer;
@@ -70,7 +106,7 @@ std::optional<uid_t> user_id(const std::string& name) {
   return found != nullptr ? std::optional<uid_t>(found->pw_uid) : std::nullopt;
 }
 
-std::optional<gid_t> group_id(const std::string& name) {
+std::optional<gid_t> lookup_group_id(const std::string& name) {
   if (name.empty()) return std::nullopt;
   group entry{};
   std::vector<char> buffer;
