@@ -62,18 +62,9 @@ const char* kind_name(KeySlotKind kind) {
 
 bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
-
 // Lowercase hex of exactly `byte_count` bytes into out[0..byte_count).
 bool decode_hex(const std::string& hex, size_t byte_count, uint8_t* out) {
-  if (hex.size() != 2 * byte_count) return false;
-  for (char c : hex) {
-    if (!is_lower_hex(c)) return false;
-  }
-  for (size_t i = 0; i < byte_count; ++i) {
-    out[i] = static_cast<uint8_t>(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
-  }
-  return true;
+  return lares::decode_hex(hex, MutableByteView(out, byte_count));
 }
 
 bool is_slot_id(const std::string& id) {

@@ -34,21 +34,7 @@ Bytes prefixed_ad(std::string_view tag, const RepoId& repo) {
   return ad;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-bool parse_repo_id(std::string_view hex, RepoId* out) {
-  if (hex.size() != 2 * kRepoIdSize) return false;
-  for (size_t i = 0; i < kRepoIdSize; ++i) {
-    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    (*out)[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  return true;
-}
+bool parse_repo_id(std::string_view hex, RepoId* out) { return decode_hex(hex, *out); }
 
 Status validate_name(std::string_view name, const char* what) {
   if (name.empty() || name.size() > 64) {

@@ -12,13 +12,6 @@ namespace {
 static_assert(ChunkId::kSize == crypto_generichash_BYTES);
 static_assert(Key32::kSize == crypto_generichash_KEYBYTES);
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string ChunkId::hex() const { return to_hex(bytes); }
@@ -29,13 +22,8 @@ Result<ChunkId> ChunkId::from_hex(std::string_view hex) {
                                     " hex digits, not " + std::to_string(hex.size()));
   }
   ChunkId id;
-  for (size_t i = 0; i < kSize; ++i) {
-    const int high = hex_digit(hex[2 * i]);
-    const int low = hex_digit(hex[2 * i + 1]);
-    if (high < 0 || low < 0) {
-      return Status::invalid_argument("chunk id has a non-hex digit: " + std::string(hex));
-    }
-    id.bytes[i] = static_cast<uint8_t>(high << 4 | low);
+  if (!decode_hex(hex, id.bytes, HexCase::kEither)) {
+    return Status::invalid_argument("chunk id has a non-hex digit: " + std::string(hex));
   }
   return id;
 }

@@ -63,4 +63,26 @@ std::string format_size(uint64_t bytes) {
   return buf;
 }
 
+namespace {
+
+int hex_digit(char c, HexCase accept) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (accept == HexCase::kEither && c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool decode_hex(std::string_view hex, MutableByteView out, HexCase accept) {
+  if (hex.size() != 2 * out.size()) return false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int high = hex_digit(hex[2 * i], accept);
+    const int low = hex_digit(hex[2 * i + 1], accept);
+    if (high < 0 || low < 0) return false;
+    out[i] = static_cast<uint8_t>(high << 4 | low);
+  }
+  return true;
+}
+
 }  // namespace lares

@@ -105,6 +105,11 @@ class ByteReader {
 };
 
 std::string to_hex(ByteView bytes);
+enum class HexCase { kLowerOnly, kEither };
+// Decodes exactly out.size() bytes from 2 * out.size() hex digits (lowercase,
+// as to_hex writes, unless kEither). False for any other input; `out` is then
+// unspecified.
+bool decode_hex(std::string_view hex, MutableByteView out, HexCase accept = HexCase::kLowerOnly);
 // Parses a size such as "4096", "64K", "1.5G" (powers of 1024). Returns false on junk.
 bool parse_size(std::string_view text, uint64_t* out);
 // "1.5 GiB" style, for humans.
