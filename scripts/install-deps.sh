@@ -9,6 +9,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   libisal-dev libsodium-dev libzstd-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libfmt-dev
+  libfuse3-dev fuse3
   fio btrfs-progs
 )
 

@@ -57,7 +57,7 @@ std::string entry_context(size_t index) { return "pack entry " + std::to_string(
 
 // The rules one entry must meet on its own (those not about its raw bytes).
 Status check_entry_fields(const PackEntry& e, size_t index) {
-  if (e.type != BlobType::kData && e.type != BlobType::kTree) {
+  if (e.type != BlobType::kData && e.type != BlobType::kTree && e.type != BlobType::kNode) {
     return Status::corruption(entry_context(index) + ": unknown blob type " +
                               std::to_string(static_cast<int>(e.type)));
   }

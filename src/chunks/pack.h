@@ -71,7 +71,7 @@ inline constexpr size_t kRepoIdSize = 16;
 using RepoId = std::array<uint8_t, kRepoIdSize>;
 
 // Part of the format: never renumber.
-enum class BlobType : uint8_t { kData = 1, kTree = 2 };
+enum class BlobType : uint8_t { kData = 1, kTree = 2, kNode = 3 };  // kNode: live dataset tree node
 
 inline constexpr size_t kPackHeaderSize = 16;
 inline constexpr size_t kPackFooterSize = 16;

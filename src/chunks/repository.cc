@@ -73,6 +73,11 @@ std::string encode_snapshot_record(const SnapshotRecord& r) {
                       {"new_blobs", r.new_blobs},
                       {"new_bytes_stored", r.new_bytes_stored},
                       {"duration_ms", static_cast<uint64_t>(r.duration_s * 1000)}};
+  // Absent means a backup snapshot (records written before live datasets).
+  if (r.layout == SnapshotLayout::kLive) {
+    j["layout"] = "live";
+    j["next_ino"] = r.next_ino;
+  }
   return j.dump();
 }
 
@@ -112,6 +117,16 @@ Result<SnapshotRecord> decode_snapshot_record(std::string_view text) {
   }
   ASSIGN_OR_RETURN(ChunkId tree_id, ChunkId::from_hex(tree));
   r.tree = tree_id;
+  if (j.contains("layout")) {
+    std::string layout;
+    RETURN_IF_ERROR(json_field(j, "layout", what, &layout));
+    if (layout == "live") {
+      r.layout = SnapshotLayout::kLive;
+      RETURN_IF_ERROR(json_field(j, "next_ino", what, &r.next_ino));
+    } else if (layout != "backup") {
+      return Status::corruption(what + ": unknown layout '" + layout + "'");
+    }
+  }
   if (!validate_dataset_name(r.dataset).is_ok() || !validate_snapshot_name(r.name).is_ok()) {
     return Status::corruption(what + ": bad dataset or snapshot name");
   }
@@ -464,7 +479,9 @@ Status Repository::write_pack(Bytes pack, std::vector<PackEntry> entries) {
   }
   {
     std::unique_lock lock(index_mu_);
-    for (const auto& e : entries) recent_.emplace(e.id, BlobLocation{pack_id, e});
+    // The newest copy wins: gc repacks blobs this session may have added
+    // itself, and their old pack is about to be deleted.
+    for (const auto& e : entries) recent_.insert_or_assign(e.id, BlobLocation{pack_id, e});
   }
   {
     std::lock_guard lock(spare_mu_);

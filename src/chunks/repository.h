@@ -80,6 +80,10 @@ struct InitOptions {
   uint64_t pack_size_bytes = uint64_t{16} << 20;
 };
 
+// What a snapshot's root is: a backup's directory tree (fs/tree.h), or the
+// B+tree root of a live dataset (fs/live_fs.h).
+enum class SnapshotLayout { kBackup, kLive };
+
 // A snapshot: one version of one dataset.
 struct SnapshotRecord {
   static constexpr int kFormat = 1;
@@ -87,7 +91,9 @@ struct SnapshotRecord {
   std::string dataset;
   std::string name;
   int64_t time_ns = 0;  // when the snapshot was taken (ns since the epoch, UTC)
-  ChunkId tree;         // root tree blob
+  ChunkId tree;         // root tree blob (kBackup) or root node (kLive)
+  SnapshotLayout layout = SnapshotLayout::kBackup;
+  uint64_t next_ino = 0;  // kLive: the dataset's next inode number when taken
   std::string parent;   // the snapshot this one was based on ("" if none)
   std::string hostname;
   std::string source;   // the folder that was backed up

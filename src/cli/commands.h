@@ -56,6 +56,13 @@ struct Arguments {
   std::string new_passphrase_file;    // key add/passwd --new-passphrase-file
   std::string slot;                   // key remove <slot id>
   std::string label;                  // key add --label
+  // Live datasets (dataset_commands.cc).
+  std::string recordsize;             // dataset create --recordsize, e.g. 128K
+  std::string quota;                  // dataset create --quota, e.g. 100G
+  std::string mountpoint;             // mount <dataset> <mountpoint> / umount <mountpoint>
+  bool foreground = false;            // mount --foreground
+  bool allow_other = false;           // mount --allow-other
+  bool recursive = false;             // dataset destroy --recursive
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -100,6 +107,17 @@ Result<ExitCode> key_list(const Arguments& args);
 Result<ExitCode> key_add(const Arguments& args);
 Result<ExitCode> key_remove(const Arguments& args);
 Result<ExitCode> key_passwd(const Arguments& args);
+
+// dataset_commands.cc
+Result<ExitCode> dataset_create(const Arguments& args);
+Result<ExitCode> dataset_list(const Arguments& args);
+Result<ExitCode> dataset_destroy(const Arguments& args);
+Result<ExitCode> mount_command(const Arguments& args);
+Result<ExitCode> umount_command(const Arguments& args);
+Result<ExitCode> snapshot_create(const Arguments& args);
+Result<ExitCode> snapshot_destroy(const Arguments& args);
+Result<ExitCode> rollback_command(const Arguments& args);
+Result<ExitCode> clone_command(const Arguments& args);
 
 // object_commands.cc
 Result<ExitCode> object_put(const Arguments& args);

@@ -61,6 +61,50 @@ void add_key_options(CLI::App* command, Arguments& args) {
   command->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3; 1..64)");
 }
 
+void add_dataset_commands(CLI::App& app, Arguments& args, Verb* chosen) {
+  CLI::App* dataset = app.add_subcommand("dataset", "Create, list and destroy live datasets");
+  dataset->require_subcommand(1);
+  CLI::App* create = add_verb(dataset, "create", "Create a live dataset (a filesystem to mount)",
+                              dataset_create, chosen);
+  create->add_option("dataset", args.target, "<pool>/<name>")->required();
+  create->add_option("--recordsize", args.recordsize,
+                     "Largest block of file data: 4K..1M, a power of two (default 128K)");
+  create->add_option("--quota", args.quota, "Most file data it may hold, e.g. 100G (default none)");
+  add_unlock_options(create, args);
+  CLI::App* list = add_verb(dataset, "list", "List datasets, live and backup", dataset_list, chosen);
+  list->add_option("repo", args.repo, "A pool or folder repository (default: every pool)");
+  add_json_flag(list, args);
+  add_unlock_options(list, args);
+  CLI::App* destroy = add_verb(dataset, "destroy", "Delete a live dataset (gc frees its space)",
+                               dataset_destroy, chosen);
+  destroy->add_option("dataset", args.target, "<pool>/<name>")->required();
+  destroy->add_flag("--recursive,-r", args.recursive, "Destroy its snapshots too");
+  add_unlock_options(destroy, args);
+
+  CLI::App* mount = app.add_subcommand("mount", "Mount a live dataset (FUSE)");
+  mount->callback([chosen] { *chosen = mount_command; });
+  mount->add_option("dataset", args.target, "<pool>/<dataset>")->required();
+  mount->add_option("mountpoint", args.mountpoint, "An existing empty folder")->required();
+  mount->add_flag("--foreground,-f", args.foreground,
+                  "Serve in this process until unmounted or Ctrl-C (default: in the background)");
+  mount->add_flag("--allow-other", args.allow_other, "Let users other than the mounter in");
+  add_unlock_options(mount, args);
+  CLI::App* umount = app.add_subcommand("umount", "Unmount a mounted dataset (commits first)");
+  umount->callback([chosen] { *chosen = umount_command; });
+  umount->add_option("mountpoint", args.mountpoint, "Where it is mounted")->required();
+
+  CLI::App* rollback = app.add_subcommand(
+      "rollback", "Return a live dataset to a snapshot (it must not be mounted)");
+  rollback->callback([chosen] { *chosen = rollback_command; });
+  rollback->add_option("snapshot", args.target, "<pool>/<dataset>@<snapshot>")->required();
+  add_unlock_options(rollback, args);
+  CLI::App* clone = app.add_subcommand("clone", "Make a new live dataset from a snapshot (instant)");
+  clone->callback([chosen] { *chosen = clone_command; });
+  clone->add_option("snapshot", args.target, "<pool>/<dataset>@<snapshot>")->required();
+  clone->add_option("new", args.other, "<pool>/<new dataset>")->required();
+  add_unlock_options(clone, args);
+}
+
 void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   CLI::App* repo = app.add_subcommand("repo", "Create, check and repair backup repositories");
   repo->require_subcommand(1);
@@ -110,6 +154,16 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   list->add_option("dataset", args.target, "<pool>/<dataset>")->required();
   add_json_flag(list, args);
   add_unlock_options(list, args);
+  CLI::App* snap_create = add_verb(snapshot, "create",
+                                   "Snapshot a live dataset now (instant; read-only under "
+                                   "<mountpoint>/.lares/snapshots)",
+                                   snapshot_create, chosen);
+  snap_create->add_option("snapshot", args.target, "<pool>/<dataset>@<snapshot>")->required();
+  add_unlock_options(snap_create, args);
+  CLI::App* snap_destroy = add_verb(snapshot, "destroy", "Delete a snapshot (gc frees its space)",
+                                    snapshot_destroy, chosen);
+  snap_destroy->add_option("snapshot", args.target, "<pool>/<dataset>@<snapshot>")->required();
+  add_unlock_options(snap_destroy, args);
   CLI::App* diff = add_verb(snapshot, "diff", "Show what changed between two snapshots",
                             snapshot_diff, chosen);
   diff->add_option("a", args.target, "<pool>/<dataset>@<snapshot>")->required();
@@ -290,6 +344,7 @@ int run(int argc, char** argv) {
   add_pool_commands(app, args, &chosen);
   add_object_commands(app, args, &chosen);
   add_repo_commands(app, args, &chosen);
+  add_dataset_commands(app, args, &chosen);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

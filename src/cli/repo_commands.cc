@@ -15,6 +15,7 @@
 
 #include "chunks/repository.h"
 #include "cli/commands.h"
+#include "cli/repo_access.h"
 #include "fs/backup.h"
 #include "fs/check.h"
 #include "fs/gc.h"
@@ -32,14 +33,6 @@ bool looks_like_path(const std::string& text) {
   return !text.empty() && (text[0] == '/' || text[0] == '~' || text.rfind("./", 0) == 0 ||
                            text.rfind("../", 0) == 0 || text == "." || text == "..");
 }
-
-// An open repository and what it sits on.
-struct OpenRepo {
-  std::unique_ptr<Pool> pool;
-  std::unique_ptr<ObjectStore> store;  // DirStore, or a PrefixStore over the pool
-  std::optional<FileLock> lock;        // folder repositories: the writer lock
-  std::unique_ptr<Repository> repo;
-};
 
 Result<std::string> read_secret_file(const std::string& path) {
   ASSIGN_OR_RETURN(Bytes bytes, read_file(path));
@@ -119,6 +112,17 @@ Result<Argon2Params> kdf_params(const Arguments& args) {
   return params;
 }
 
+void print_recovery_key(const std::string& key) {
+  std::printf(
+      "\nRecovery key (shown only now; write it down and keep it apart from this server):\n\n"
+      "    %s\n\n"
+      "With it, 'lares' opens this repository if every passphrase is lost "
+      "(--recovery-key-file or LARES_RECOVERY_KEY).\n",
+      key.c_str());
+}
+
+}  // namespace
+
 // Opens the store of repository `where` (a pool name or a folder).
 Result<OpenRepo> open_store(const std::string& where, bool write, bool create_folder) {
   OpenRepo r;
@@ -141,23 +145,31 @@ Result<OpenRepo> open_store(const std::string& where, bool write, bool create_fo
   return r;
 }
 
-Result<OpenRepo> open_repo(const std::string& where, bool write, const Arguments& args) {
+namespace {
+Status require_repository(ObjectStore& store, const std::string& where) {
+  ASSIGN_OR_RETURN(bool present, Repository::exists(store));
+  if (present) return Status::ok();
+  return Status::not_found("'" + where + "' holds no Lares repository; create one with 'lares repo init " +
+                           where + "'");
+}
+}  // namespace
+
+Result<Unlock> read_unlock(const Arguments& args) { return get_unlock(args); }
+
+Result<OpenRepo> open_repo_with(const std::string& where, bool write, const Unlock& unlock) {
   ASSIGN_OR_RETURN(OpenRepo r, open_store(where, write, /*create_folder=*/false));
-  ASSIGN_OR_RETURN(bool present, Repository::exists(*r.store));
-  if (!present) {
-    return Status::not_found("'" + where + "' holds no Lares repository; create one with 'lares repo init " +
-                             where + "'");
-  }
-  ASSIGN_OR_RETURN(Unlock unlock, get_unlock(args));
+  RETURN_IF_ERROR(require_repository(*r.store, where));
   ASSIGN_OR_RETURN(r.repo, Repository::open(*r.store, unlock));
   return r;
 }
 
-// "<repo>/<dataset>[@<snapshot>]": the repository is everything before the
-// last '/'.
-struct DatasetRef {
-  std::string repo, dataset, snapshot;
-};
+Result<OpenRepo> open_repo(const std::string& where, bool write, const Arguments& args) {
+  ASSIGN_OR_RETURN(OpenRepo r, open_store(where, write, /*create_folder=*/false));
+  RETURN_IF_ERROR(require_repository(*r.store, where));
+  ASSIGN_OR_RETURN(Unlock unlock, get_unlock(args));
+  ASSIGN_OR_RETURN(r.repo, Repository::open(*r.store, unlock));
+  return r;
+}
 
 Result<DatasetRef> parse_dataset_ref(const std::string& text, bool allow_snapshot) {
   DatasetRef ref;
@@ -209,16 +221,6 @@ nlohmann::json snapshot_json(const SnapshotRecord& s) {
           {"duration_s", s.duration_s}};
 }
 
-void print_recovery_key(const std::string& key) {
-  std::printf(
-      "\nRecovery key (shown only now; write it down and keep it apart from this server):\n\n"
-      "    %s\n\n"
-      "With it, 'lares' opens this repository if every passphrase is lost "
-      "(--recovery-key-file or LARES_RECOVERY_KEY).\n",
-      key.c_str());
-}
-
-}  // namespace
 
 bool passphrase_available(const Arguments& args) {
   return !args.passphrase_file.empty() || std::getenv("LARES_PASSPHRASE") != nullptr ||

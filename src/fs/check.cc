@@ -7,6 +7,8 @@
 #include <unordered_set>
 
 #include "fs/backup.h"
+#include "fs/dataset.h"
+#include "fs/live_fs.h"
 #include "util/thread_pool.h"
 
 namespace lares {
@@ -119,9 +121,23 @@ Result<CheckReport> check_repository(Repository& repo, const CheckOptions& optio
     }
   }
   ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, repo.list_snapshots());
+  std::unordered_set<ChunkId, ChunkIdHash> live_seen;
+  auto check_live = [&](const ChunkId& root, const std::string& what) {
+    Status st = mark_live_tree(repo, root, &live_seen);
+    if (!st.is_ok()) report.problems.push_back(what + ": " + st.message());
+  };
   for (const auto& s : snaps) {
     ++report.snapshots;
-    checker.walk(s.tree, "", s.dataset + "@" + s.name);
+    if (s.layout == SnapshotLayout::kLive) {
+      check_live(s.tree, s.dataset + "@" + s.name);
+    } else {
+      checker.walk(s.tree, "", s.dataset + "@" + s.name);
+    }
+  }
+  DatasetStore datasets(repo);
+  ASSIGN_OR_RETURN(std::vector<DatasetHead> heads, datasets.list());
+  for (const DatasetHead& head : heads) {
+    if (head.root) check_live(*head.root, "dataset " + head.name);
   }
   return report;
 }

@@ -6,6 +6,8 @@
 #include <unordered_set>
 
 #include "fs/backup.h"
+#include "fs/dataset.h"
+#include "fs/live_fs.h"
 
 namespace lares {
 namespace {
@@ -43,7 +45,8 @@ Status mark_tree(Repository& repo, const ChunkId& id, IdSet* live) {
 Status mark_reachable(Repository& repo, const std::vector<SnapshotRecord>& snapshots,
                       IdSet* live) {
   for (const auto& s : snapshots) {
-    Status st = mark_tree(repo, s.tree, live);
+    Status st = s.layout == SnapshotLayout::kLive ? mark_live_tree(repo, s.tree, live)
+                                                  : mark_tree(repo, s.tree, live);
     if (!st.is_ok()) return st.with_context("snapshot " + s.dataset + "@" + s.name + ": ");
   }
   return Status::ok();
@@ -55,6 +58,14 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
   report.snapshots = snapshots.size();
   IdSet live;
   RETURN_IF_ERROR(mark_reachable(repo, snapshots, &live));
+  // Live datasets: their current heads hold blobs no snapshot may hold.
+  DatasetStore datasets(repo);
+  ASSIGN_OR_RETURN(std::vector<DatasetHead> heads, datasets.list());
+  for (const DatasetHead& head : heads) {
+    if (!head.root) continue;
+    Status st = mark_live_tree(repo, *head.root, &live);
+    if (!st.is_ok()) return st.with_context("dataset " + head.name);
+  }
   report.live_blobs = live.size();
 
   std::vector<IndexPack> packs = repo.index_packs();

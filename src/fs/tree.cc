@@ -15,6 +15,8 @@
 // applies the same rule checks as validate_tree, so the two cannot disagree.
 #include "fs/tree.h"
 
+#include "codec/varint.h"
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -23,7 +25,6 @@
 namespace lares {
 namespace {
 
-constexpr size_t kMaxVarintBytes = 10;  // ceil(64 / 7)
 constexpr size_t kMaxUserNameLength = 255;
 // The fewest bytes each repeated item can be parsed from, to bound counts by
 // the bytes that remain before anything is reserved: every varint and length
@@ -38,11 +39,6 @@ static_assert(ChunkId::kSize == 32, "ids are 32 raw bytes in the format");
 
 constexpr uint8_t kExtentData = 0;
 constexpr uint8_t kExtentHole = 1;
-
-uint64_t zigzag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t unzigzag(uint64_t u) { return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1)); }
 
 bool valid_type(NodeType type) { return type >= NodeType::kFile && type <= NodeType::kSocket; }
 bool is_device(NodeType type) { return type == NodeType::kCharDev || type == NodeType::kBlockDev; }
@@ -156,29 +152,8 @@ std::string entry_label(size_t index, const std::string& name) {
 
 // ---- Encoder.
 
-class TreeWriter {
- public:
-  explicit TreeWriter(Bytes* out) : out_(out) {}
-  void u8(uint8_t v) { out_->push_back(v); }
-  void u(uint64_t v) {
-    while (v >= 0x80) {
-      out_->push_back(static_cast<uint8_t>(v | 0x80));
-      v >>= 7;
-    }
-    out_->push_back(static_cast<uint8_t>(v));
-  }
-  void s(int64_t v) { u(zigzag(v)); }
-  void str(std::string_view v) {
-    u(v.size());
-    raw(as_bytes(v));
-  }
-  void raw(ByteView v) { out_->insert(out_->end(), v.begin(), v.end()); }
 
- private:
-  Bytes* out_;
-};
-
-void encode_node(const Node& node, TreeWriter& w) {
+void encode_node(const Node& node, VarWriter& w) {
   w.str(node.name);
   w.u8(static_cast<uint8_t>(node.type));
   w.u(node.mode);
@@ -228,94 +203,8 @@ size_t encoded_size_bound(const Node& node) {
   return bytes;
 }
 
-// ---- Decoder: never reads past the end; the first failure is returned.
 
-class TreeReader {
- public:
-  explicit TreeReader(ByteView in) : in_(in) {}
-  size_t remaining() const { return in_.size() - pos_; }
-
-  Status u8(uint8_t* v, const char* what) {
-    if (remaining() < 1) return truncated(what);
-    *v = in_[pos_++];
-    return Status::ok();
-  }
-  // Minimal LEB128 only: an encoding with a redundant final zero group, or one
-  // over 64 bits, is rejected so every value has exactly one encoding.
-  Status u(uint64_t* v, const char* what) {
-    uint64_t value = 0;
-    for (size_t i = 0; i < kMaxVarintBytes; ++i) {
-      if (remaining() < 1) return truncated(what);
-      const uint8_t byte = in_[pos_++];
-      if (i == kMaxVarintBytes - 1 && byte > 1) {
-        return Status::corruption(std::string(what) + ": varint over 64 bits");
-      }
-      value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-      if ((byte & 0x80) == 0) {
-        if (byte == 0 && i > 0) return Status::corruption(std::string(what) + ": overlong varint");
-        *v = value;
-        return Status::ok();
-      }
-    }
-    LARES_CHECK(false);  // the tenth byte either ends the varint or is rejected above
-  }
-  Status u32(uint32_t* v, const char* what) {
-    uint64_t value = 0;
-    RETURN_IF_ERROR(u(&value, what));
-    if (value > std::numeric_limits<uint32_t>::max()) {
-      return Status::corruption(std::string(what) + " does not fit 32 bits");
-    }
-    *v = static_cast<uint32_t>(value);
-    return Status::ok();
-  }
-  Status s(int64_t* v, const char* what) {
-    uint64_t value = 0;
-    RETURN_IF_ERROR(u(&value, what));
-    *v = unzigzag(value);
-    return Status::ok();
-  }
-  Status raw(size_t count, ByteView* v, const char* what) {
-    if (remaining() < count) return truncated(what);
-    *v = in_.subspan(pos_, count);
-    pos_ += count;
-    return Status::ok();
-  }
-  Status str(std::string* v, const char* what) {
-    uint64_t length = 0;
-    RETURN_IF_ERROR(u(&length, what));
-    if (length > remaining()) return truncated(what);
-    v->assign(as_chars(in_.subspan(pos_, length)));
-    pos_ += length;
-    return Status::ok();
-  }
-  Status id(ChunkId* v, const char* what) {
-    ByteView bytes;
-    RETURN_IF_ERROR(raw(ChunkId::kSize, &bytes, what));
-    std::copy(bytes.begin(), bytes.end(), v->bytes.begin());
-    return Status::ok();
-  }
-  // A count of items of at least `min_item_bytes` each, checked against the
-  // bytes that remain so a damaged count cannot force a large allocation.
-  Status count(size_t* v, size_t min_item_bytes, const char* what) {
-    uint64_t value = 0;
-    RETURN_IF_ERROR(u(&value, what));
-    if (value > remaining() / min_item_bytes) {
-      return Status::corruption(std::string(what) + " " + std::to_string(value) +
-                                " is more than the remaining bytes can hold");
-    }
-    *v = static_cast<size_t>(value);
-    return Status::ok();
-  }
-
- private:
-  static Status truncated(const char* what) {
-    return Status::corruption(std::string("truncated at ") + what);
-  }
-  ByteView in_;
-  size_t pos_ = 0;
-};
-
-Status decode_extents(TreeReader& r, std::vector<Extent>* extents) {
+Status decode_extents(VarReader& r, std::vector<Extent>* extents) {
   size_t count = 0;
   RETURN_IF_ERROR(r.count(&count, kMinExtentBytes, "extent count"));
   extents->resize(count);
@@ -334,7 +223,7 @@ Status decode_extents(TreeReader& r, std::vector<Extent>* extents) {
   return Status::ok();
 }
 
-Status decode_type_specific(TreeReader& r, Node* node) {
+Status decode_type_specific(VarReader& r, Node* node) {
   switch (node->type) {
     case NodeType::kFile: return decode_extents(r, &node->extents);
     case NodeType::kDir: return r.id(&node->subtree, "subtree id");
@@ -347,7 +236,7 @@ Status decode_type_specific(TreeReader& r, Node* node) {
   return Status::corruption("unknown type");  // unreachable: the type was checked
 }
 
-Status decode_xattrs(TreeReader& r, std::vector<Xattr>* xattrs) {
+Status decode_xattrs(VarReader& r, std::vector<Xattr>* xattrs) {
   size_t count = 0;
   RETURN_IF_ERROR(r.count(&count, kMinXattrBytes, "xattr count"));
   xattrs->resize(count);
@@ -363,7 +252,7 @@ Status decode_xattrs(TreeReader& r, std::vector<Xattr>* xattrs) {
 }
 
 // Parses one entry; the rule checks are the caller's (check_node).
-Status decode_node(TreeReader& r, Node* node) {
+Status decode_node(VarReader& r, Node* node) {
   RETURN_IF_ERROR(r.str(&node->name, "name"));
   uint8_t type = 0;
   RETURN_IF_ERROR(r.u8(&type, "type"));
@@ -395,7 +284,7 @@ Bytes encode_tree(const Tree& tree) {
   for (const Node& node : tree.nodes) bound += encoded_size_bound(node);
   Bytes out;
   out.reserve(bound);
-  TreeWriter w(&out);
+  VarWriter w(&out);
   w.u8(kTreeVersion);
   w.u(tree.nodes.size());
   for (const Node& node : tree.nodes) encode_node(node, w);
@@ -410,7 +299,7 @@ Result<Tree> decode_tree(ByteView bytes) {
     return Status::failed_precondition("tree blob version " + std::to_string(bytes[0]) +
                                        " is not supported (this lares reads version 1)");
   }
-  TreeReader r(bytes.subspan(1));
+  VarReader r(bytes.subspan(1));
   size_t count = 0;
   if (Status st = r.count(&count, kMinEntryBytes, "entry count"); !st.is_ok()) {
     return Status::corruption("tree blob: " + st.message());

@@ -257,7 +257,7 @@ TEST(PackTest, EntryTableRejectsEveryTruncation) {
 }
 
 TEST(PackTest, EntryTableRejectsUnknownTypes) {
-  for (uint64_t type : {0u, 3u, 255u}) {
+  for (uint64_t type : {0u, 4u, 255u}) {
     expect_corruption(decode_patched_table(at(1, kTypeOffset), type, 1), "unknown blob type");
   }
 }

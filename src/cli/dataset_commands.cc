@@ -1,0 +1,486 @@
+// The live dataset verbs: `lares dataset create|list|destroy`, `lares mount`,
+// `lares umount`, `lares snapshot create|destroy`, `lares rollback`,
+// `lares clone` (fs/live_fs.h, fs/fuse_mount.h).
+//
+// A mount holds its repository's writer lock for as long as it runs. While a
+// dataset is mounted, `lares snapshot create|destroy` go through the mount
+// (mkdir/rmdir under <mountpoint>/.lares/snapshots), found by its fsname
+// ("lares:<repo>/<dataset>") in /proc/self/mountinfo; rollback and destroy
+// ask for it to be unmounted first.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/repo_access.h"
+#include "fs/dataset.h"
+#include "fs/fuse_mount.h"
+#include "fs/live_fs.h"
+#include "fs/live_snapshots.h"
+#include "pool/registry.h"
+#include "util/file.h"
+
+namespace lares::cli {
+namespace {
+
+std::string fsname_of(const DatasetRef& ref) { return "lares:" + ref.repo + "/" + ref.dataset; }
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 3 < text.size()) {
+      const std::string digits = text.substr(i + 1, 3);
+      if (digits.size() == 3 && digits.find_first_not_of("01234567") == std::string::npos) {
+        out += static_cast<char>(std::stoi(digits, nullptr, 8));
+        i += 3;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+// Where the dataset is mounted, or "" when it is not.
+std::string find_mountpoint(const std::string& fsname) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // ... mountpoint(5th) ... " - " fstype source options
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    std::string word;
+    while (fields >> word) f.push_back(word);
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 5 || dash == f.end() || dash + 2 >= f.end()) continue;
+    const std::string fstype = *(dash + 1);
+    const std::string source = unescape_mountinfo(*(dash + 2));
+    if (fstype.rfind("fuse", 0) == 0 && source == fsname) return unescape_mountinfo(f[4]);
+  }
+  return "";
+}
+
+Status refuse_if_mounted(const DatasetRef& ref, const std::string& what) {
+  const std::string at = find_mountpoint(fsname_of(ref));
+  if (at.empty()) return Status::ok();
+  return Status::busy(ref.repo + "/" + ref.dataset + " is mounted at " + at + "; 'lares umount " +
+                      at + "' first, then " + what);
+}
+
+// Usable space for a mount's statfs and ENOSPC: the free space of the
+// folders under the repository, scaled by the pool's redundancy (data
+// shards over all shards; mirrored copies when there are too few devices).
+std::function<SpaceInfo()> space_function(OpenRepo& r, const std::string& where) {
+  std::vector<std::string> dirs;
+  double usable = 1.0;
+  if (r.pool) {
+    const PoolStatus st = r.pool->status();
+    for (const auto& d : st.devices) dirs.push_back(d.path);
+    const auto n = static_cast<double>(dirs.size());
+    const auto redundancy = static_cast<double>(st.redundancy);
+    usable = n > redundancy + 1 ? (n - redundancy) / n : 1.0 / (redundancy + 1);
+  } else {
+    dirs.push_back(absolute_path(where));
+  }
+  return [dirs, usable] {
+    SpaceInfo s;
+    for (const auto& dir : dirs) {
+      auto one = filesystem_space(dir);
+      if (!one.is_ok()) continue;  // a vanished device: the pool is degraded, not full
+      s.total_bytes += one->total_bytes;
+      s.available_bytes += one->available_bytes;
+    }
+    s.total_bytes = static_cast<uint64_t>(static_cast<double>(s.total_bytes) * usable);
+    s.available_bytes = static_cast<uint64_t>(static_cast<double>(s.available_bytes) * usable);
+    return s;
+  };
+}
+
+// Ctrl-C, SIGTERM and SIGHUP end a mount cleanly (commit, unmount). They are
+// blocked in every thread, and one thread waits for them and asks the mount
+// to stop: FuseMount::stop is not async-signal-safe.
+class SignalStopper {
+ public:
+  SignalStopper() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
+    sigaddset(&set_, SIGUSR1);  // our own wake-up at the end
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SignalStopper() {
+    unwatch();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  // Stops watching (before the mount goes away).
+  void unwatch() {
+    if (!thread_.joinable()) return;
+    done_ = true;
+    ::kill(::getpid(), SIGUSR1);
+    thread_.join();
+  }
+  void watch(FuseMount* mount) {
+    thread_ = std::thread([this, mount] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set_, &sig) != 0) continue;
+        if (done_) return;
+        if (sig != SIGUSR1) mount->stop();
+      }
+    });
+  }
+
+ private:
+  sigset_t set_{}, old_{};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Serves the mount until it is unmounted. `ready` is called once the
+// filesystem is mounted (or with the error that kept it from mounting).
+Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
+             const std::function<void(const Status&)>& ready) {
+  auto fail = [&](const Status& st) {
+    ready(st);
+    return st;
+  };
+  SignalStopper signals;  // before any thread starts, so all of them block the signals
+  auto opened = open_repo_with(ref.repo, /*write=*/true, unlock);
+  if (!opened.is_ok()) return fail(opened.status());
+  OpenRepo& r = *opened;
+  DatasetStore datasets(*r.repo);
+  auto head = datasets.load(ref.dataset);
+  if (!head.is_ok()) {
+    if (head.status().code() == Code::kNotFound) {
+      auto snaps = r.repo->list_snapshots(ref.dataset);
+      if (snaps.is_ok() && !snaps->empty()) {
+        return fail(Status::failed_precondition(
+            ref.dataset + " holds backup snapshots, not a live dataset; make a live copy with "
+                          "'lares clone' from one of them (coming), or 'lares restore' it"));
+      }
+    }
+    return fail(head.status());
+  }
+  LiveOptions options;
+  options.space = space_function(r, ref.repo);
+  auto fs = LiveFs::open(*r.repo, datasets, *head, options);
+  if (!fs.is_ok()) return fail(fs.status());
+  LiveSnapshotProvider snapshots(*r.repo, datasets, **fs, ref.dataset);
+  MountOptions mount_options;
+  mount_options.mountpoint = absolute_path(args.mountpoint);
+  mount_options.fsname = fsname_of(ref);
+  mount_options.allow_other = args.allow_other;
+  auto mount = FuseMount::mount(**fs, &snapshots, mount_options);
+  if (!mount.is_ok()) return fail(mount.status());
+  signals.watch(mount->get());
+  ready(Status::ok());
+  Status st = (*mount)->run();
+  signals.unwatch();
+  Status synced = (*fs)->sync();
+  return st.is_ok() ? synced : st;
+}
+
+}  // namespace
+
+Result<ExitCode> dataset_create(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  DatasetHead head;
+  head.name = ref.dataset;
+  head.created_ns = static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+  if (!args.recordsize.empty()) {
+    ASSIGN_OR_RETURN(head.recordsize, parse_recordsize(args.recordsize));
+  }
+  if (!args.quota.empty() && !parse_size(args.quota, &head.quota_bytes)) {
+    return Status::invalid_argument("--quota: not a size such as 10G");
+  }
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+  DatasetStore datasets(*r.repo);
+  RETURN_IF_ERROR(datasets.create(head));
+  // The first commit makes the root folder, so the dataset is whole at once.
+  ASSIGN_OR_RETURN(std::unique_ptr<LiveFs> fs, LiveFs::open(*r.repo, datasets, head, {}));
+  RETURN_IF_ERROR(fs->sync());
+  std::printf("created dataset %s/%s (recordsize %s%s); mount it with 'lares mount %s/%s DIR'\n",
+              ref.repo.c_str(), ref.dataset.c_str(), format_size(head.recordsize).c_str(),
+              head.quota_bytes ? (", quota " + format_size(head.quota_bytes)).c_str() : "",
+              ref.repo.c_str(), ref.dataset.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> dataset_list(const Arguments& args) {
+  std::vector<std::string> repos;
+  if (!args.repo.empty()) {
+    repos.push_back(args.repo);
+  } else {
+    ASSIGN_OR_RETURN(Registry registry, Registry::load(lares_home()));
+    for (const auto& e : registry.entries()) repos.push_back(e.name);
+  }
+  std::optional<Unlock> unlock;
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& where : repos) {
+    if (!unlock) {
+      ASSIGN_OR_RETURN(Unlock u, read_unlock(args));
+      unlock = std::move(u);
+    }
+    ASSIGN_OR_RETURN(OpenRepo r, open_repo_with(where, /*write=*/false, *unlock));
+    DatasetStore datasets(*r.repo);
+    ASSIGN_OR_RETURN(std::vector<DatasetHead> heads, datasets.list());
+    ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, r.repo->list_snapshots());
+    std::map<std::string, std::vector<const SnapshotRecord*>> by_dataset;
+    for (const auto& s : snaps) by_dataset[s.dataset].push_back(&s);
+    for (const auto& h : heads) {
+      const std::string full = where + "/" + h.name;
+      const std::string at = find_mountpoint("lares:" + full);
+      list.push_back({{"name", full},
+                      {"kind", "live"},
+                      {"recordsize", h.recordsize},
+                      {"quota_bytes", h.quota_bytes},
+                      {"referenced_bytes", h.logical_bytes},
+                      {"inodes", h.inodes},
+                      {"snapshots", by_dataset[h.name].size()},
+                      {"origin", h.origin},
+                      {"txg", h.txg},
+                      {"mountpoint", at.empty() ? nlohmann::json() : nlohmann::json(at)}});
+      by_dataset.erase(h.name);
+    }
+    for (const auto& [name, list_of] : by_dataset) {
+      list.push_back({{"name", where + "/" + name},
+                      {"kind", "backup"},
+                      {"referenced_bytes", list_of.back()->bytes},
+                      {"snapshots", list_of.size()},
+                      {"mountpoint", nullptr}});
+    }
+  }
+  if (args.json) {
+    print_json(list);
+    return ExitCode::kOk;
+  }
+  std::printf("%-32s %-7s %10s %10s %9s  %s\n", "NAME", "KIND", "REFER", "QUOTA", "SNAPSHOTS",
+              "MOUNTPOINT");
+  for (const auto& d : list) {
+    const uint64_t quota = d.value("quota_bytes", uint64_t{0});
+    std::printf("%-32s %-7s %10s %10s %9llu  %s\n", d["name"].get<std::string>().c_str(),
+                d["kind"].get<std::string>().c_str(),
+                format_size(d["referenced_bytes"].get<uint64_t>()).c_str(),
+                quota ? format_size(quota).c_str() : "-",
+                static_cast<unsigned long long>(d["snapshots"].get<uint64_t>()),
+                d["mountpoint"].is_null() ? "-" : d["mountpoint"].get<std::string>().c_str());
+  }
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> dataset_destroy(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  RETURN_IF_ERROR(refuse_if_mounted(ref, "destroy it"));
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+  DatasetStore datasets(*r.repo);
+  ASSIGN_OR_RETURN(DatasetHead head, datasets.load(ref.dataset));
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, r.repo->list_snapshots(ref.dataset));
+  if (!snaps.empty() && !args.recursive) {
+    return Status::failed_precondition(ref.dataset + " has " + std::to_string(snaps.size()) +
+                                       " snapshots; destroy them too with --recursive");
+  }
+  for (const auto& s : snaps) RETURN_IF_ERROR(r.repo->remove_snapshot(s.id));
+  RETURN_IF_ERROR(datasets.destroy(head.name));
+  std::printf("destroyed %s/%s%s; 'lares repo gc %s' frees its space\n", ref.repo.c_str(),
+              ref.dataset.c_str(),
+              snaps.empty() ? "" : (" and " + std::to_string(snaps.size()) + " snapshots").c_str(),
+              ref.repo.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> mount_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  struct stat st {};
+  if (::stat(args.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::invalid_argument("mountpoint " + args.mountpoint +
+                                    " is not a folder; create it first (mkdir -p)");
+  }
+  RETURN_IF_ERROR(refuse_if_mounted(ref, "mount it again"));
+  // Ask for the passphrase before forking: the prompt needs the terminal.
+  ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
+  if (args.foreground) {
+    Status served = serve(args, ref, unlock, [&](const Status& s) {
+      if (s.is_ok()) {
+        std::printf("mounted %s at %s (Ctrl-C or 'lares umount %s' to stop)\n",
+                    args.target.c_str(), args.mountpoint.c_str(), args.mountpoint.c_str());
+        std::fflush(stdout);
+      }
+    });
+    RETURN_IF_ERROR(served);
+    return ExitCode::kOk;
+  }
+  // Background: the child serves; the parent waits until it is mounted (or
+  // failed) and reports that. Forking first, before any thread exists.
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return Status::from_errno(errno, "pipe");
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status::from_errno(errno, "fork");
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    ::setsid();
+    const int ready_fd = pipe_fds[1];
+    Status served = serve(args, ref, unlock, [&](const Status& s) {
+      std::string message = s.is_ok() ? std::string("ok") : s.to_string();
+      (void)!::write(ready_fd, message.data(), message.size());
+      ::close(ready_fd);
+      if (s.is_ok()) {
+        // Detach from the terminal; errors later go to the mount log.
+        const std::string log = lares_home() + "/mount.log";
+        (void)make_dirs(lares_home());
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        int null_fd = ::open("/dev/null", O_RDWR);
+        if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+        if (fd >= 0) {
+          ::dup2(fd, STDOUT_FILENO);
+          ::dup2(fd, STDERR_FILENO);
+        }
+      }
+    });
+    std::_Exit(served.is_ok() ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0) message.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  if (message != "ok") {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return Status::io_error(message.empty() ? "the mount process ended before mounting"
+                                            : message);
+  }
+  std::printf("mounted %s at %s ('lares umount %s' to stop; log: %s/mount.log)\n",
+              args.target.c_str(), args.mountpoint.c_str(), args.mountpoint.c_str(),
+              lares_home().c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> umount_command(const Arguments& args) {
+  RETURN_IF_ERROR(unmount(absolute_path(args.mountpoint)));
+  std::printf("unmounted %s\n", args.mountpoint.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> snapshot_create(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+  if (ref.snapshot.empty()) {
+    return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
+  }
+  const std::string at = find_mountpoint(fsname_of(ref));
+  if (!at.empty()) {
+    const std::string dir = at + "/.lares/snapshots/" + ref.snapshot;
+    if (::mkdir(dir.c_str(), 0755) != 0) return Status::from_errno(errno, "snapshot via " + dir);
+  } else {
+    ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+    DatasetStore datasets(*r.repo);
+    ASSIGN_OR_RETURN(DatasetHead head, datasets.load(ref.dataset));
+    RETURN_IF_ERROR(create_live_snapshot(*r.repo, head, ref.snapshot));
+  }
+  std::printf("snapshot %s\n", args.target.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> snapshot_destroy(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+  if (ref.snapshot.empty()) {
+    return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
+  }
+  const std::string at = find_mountpoint(fsname_of(ref));
+  if (!at.empty()) {
+    const std::string dir = at + "/.lares/snapshots/" + ref.snapshot;
+    if (::rmdir(dir.c_str()) != 0) return Status::from_errno(errno, "destroy via " + dir);
+  } else {
+    ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+    ASSIGN_OR_RETURN(SnapshotRecord snap, r.repo->find_snapshot(ref.dataset, ref.snapshot));
+    RETURN_IF_ERROR(r.repo->remove_snapshot(snap.id));
+  }
+  std::printf("destroyed snapshot %s; 'lares repo gc %s' frees its unique space\n",
+              args.target.c_str(), ref.repo.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> rollback_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+  if (ref.snapshot.empty()) {
+    return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
+  }
+  RETURN_IF_ERROR(refuse_if_mounted(ref, "roll it back"));
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+  DatasetStore datasets(*r.repo);
+  ASSIGN_OR_RETURN(DatasetHead head, datasets.load(ref.dataset));
+  ASSIGN_OR_RETURN(SnapshotRecord snap, r.repo->find_snapshot(ref.dataset, ref.snapshot));
+  if (snap.layout != SnapshotLayout::kLive) {
+    return Status::failed_precondition(args.target + " is a backup snapshot; 'lares restore' it");
+  }
+  head.root = snap.tree;
+  ++head.txg;
+  head.inodes = snap.files;
+  head.logical_bytes = snap.bytes;
+  head.next_ino = std::max(head.next_ino, snap.next_ino);  // inode numbers are never reused
+  RETURN_IF_ERROR(datasets.save(head));
+  std::printf("rolled %s/%s back to @%s (later snapshots are kept)\n", ref.repo.c_str(),
+              ref.dataset.c_str(), snap.name.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> clone_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef from, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+  ASSIGN_OR_RETURN(DatasetRef to, parse_dataset_ref(args.other, /*allow_snapshot=*/false));
+  if (from.snapshot.empty()) {
+    return Status::invalid_argument("clone from a snapshot: <pool>/<dataset>@<snapshot>");
+  }
+  if (from.repo != to.repo) {
+    return Status::invalid_argument("a clone lives beside its origin: both must be in " +
+                                    from.repo);
+  }
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(from.repo, /*write=*/true, args));
+  DatasetStore datasets(*r.repo);
+  ASSIGN_OR_RETURN(SnapshotRecord snap, r.repo->find_snapshot(from.dataset, from.snapshot));
+  if (snap.layout != SnapshotLayout::kLive) {
+    return Status::failed_precondition(args.target +
+                                       " is a backup snapshot; 'lares restore' it instead");
+  }
+  DatasetHead head;
+  head.name = to.dataset;
+  head.root = snap.tree;
+  head.txg = 1;
+  head.next_ino = std::max<uint64_t>(snap.next_ino, 2);
+  head.created_ns = static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+  auto origin = datasets.load(from.dataset);
+  if (origin.is_ok()) {
+    head.recordsize = origin->recordsize;
+    head.quota_bytes = origin->quota_bytes;
+  }
+  head.origin = snap.id;
+  head.inodes = snap.files;
+  head.logical_bytes = snap.bytes;
+  RETURN_IF_ERROR(datasets.create(head));
+  std::printf("cloned %s to %s\n", args.target.c_str(), args.other.c_str());
+  return ExitCode::kOk;
+}
+
+}  // namespace lares::cli
