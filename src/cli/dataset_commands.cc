@@ -114,6 +114,14 @@ std::function<SpaceInfo()> space_function(OpenRepo& r, const std::string& where)
   };
 }
 
+// $LARES_HOME/run/mount-<hash>.pid names the process serving a mountpoint,
+// so `lares umount` can wait until it has committed and let go of the pool.
+std::string pid_file_for(const std::string& mountpoint) {
+  char name[64];
+  std::snprintf(name, sizeof name, "mount-%016zx.pid", std::hash<std::string>{}(mountpoint));
+  return lares_home() + "/run/" + name;
+}
+
 // Ctrl-C, SIGTERM and SIGHUP end a mount cleanly (commit, unmount). They are
 // blocked in every thread, and one thread waits for them and asks the mount
 // to stop: FuseMount::stop is not async-signal-safe.
@@ -192,10 +200,16 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
   auto mount = FuseMount::mount(**fs, &snapshots, mount_options);
   if (!mount.is_ok()) return fail(mount.status());
   signals.watch(mount->get());
+  const std::string pid_file = pid_file_for(mount_options.mountpoint);
+  if (make_dirs(lares_home() + "/run").is_ok()) {
+    (void)write_file_atomic(pid_file, as_bytes(std::to_string(::getpid()) + "\n"));
+  }
   ready(Status::ok());
   Status st = (*mount)->run();
   signals.unwatch();
+  mount->reset();
   Status synced = (*fs)->sync();
+  ::unlink(pid_file.c_str());
   return st.is_ok() ? synced : st;
 }
 
@@ -377,8 +391,43 @@ Result<ExitCode> mount_command(const Arguments& args) {
   return ExitCode::kOk;
 }
 
+namespace {
+// True while `pid` is a running (not zombie) lares process.
+bool lares_running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] == 'Z') return false;
+  char exe[4096];
+  const ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe - 1);
+  if (n <= 0) return true;  // cannot tell: assume it is ours
+  const std::string path(exe, static_cast<size_t>(n));
+  return path.find("lares") != std::string::npos;
+}
+}  // namespace
+
 Result<ExitCode> umount_command(const Arguments& args) {
-  RETURN_IF_ERROR(unmount(absolute_path(args.mountpoint)));
+  const std::string mountpoint = absolute_path(args.mountpoint);
+  const std::string pid_file = pid_file_for(mountpoint);
+  pid_t server = 0;
+  if (auto text = read_file(pid_file); text.is_ok()) {
+    server = static_cast<pid_t>(std::atol(std::string(as_chars(*text)).c_str()));
+  }
+  RETURN_IF_ERROR(unmount(mountpoint));
+  // The serving process commits what is left and exits: wait for it, so
+  // that when this returns the data is durable and the pool free again.
+  if (server > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    while (lares_running(server)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Status::busy("unmounted " + args.mountpoint + ", but process " +
+                            std::to_string(server) + " is still committing; see " + lares_home() +
+                            "/mount.log");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   std::printf("unmounted %s\n", args.mountpoint.c_str());
   return ExitCode::kOk;
 }

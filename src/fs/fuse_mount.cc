@@ -37,6 +37,8 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <type_traits>
+#include <unordered_set>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -167,17 +169,50 @@ struct DirHandle {
 };
 
 template <typename T>
-uint64_t to_fh(std::unique_ptr<T> handle) {
-  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle.release()));
-}
-template <typename T>
 T& handle_of(const fuse_file_info* fi) {
   return *reinterpret_cast<T*>(static_cast<uintptr_t>(fi->fh));
 }
-template <typename T>
-std::unique_ptr<T> take_handle(fuse_file_info* fi) {
-  return std::unique_ptr<T>(reinterpret_cast<T*>(static_cast<uintptr_t>(fi->fh)));
-}
+
+// The open files and folders the kernel holds handles to. What is still
+// open when the session ends (stopped with files open, or the kernel gone)
+// is released when the mount is destroyed.
+class Handles {
+ public:
+  template <typename T>
+  uint64_t add(std::unique_ptr<T> handle) {
+    std::lock_guard lock(mu_);
+    set<T>().insert(handle.get());
+    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle.release()));
+  }
+  template <typename T>
+  std::unique_ptr<T> take(const fuse_file_info* fi) {
+    T* handle = reinterpret_cast<T*>(static_cast<uintptr_t>(fi->fh));
+    std::lock_guard lock(mu_);
+    set<T>().erase(handle);
+    return std::unique_ptr<T>(handle);
+  }
+  template <typename T>
+  std::vector<std::unique_ptr<T>> take_all() {
+    std::lock_guard lock(mu_);
+    std::vector<std::unique_ptr<T>> out;
+    for (T* handle : set<T>()) out.emplace_back(handle);
+    set<T>().clear();
+    return out;
+  }
+
+ private:
+  template <typename T>
+  std::unordered_set<T*>& set() {
+    if constexpr (std::is_same_v<T, FileHandle>) {
+      return files_;
+    } else {
+      return dirs_;
+    }
+  }
+  std::mutex mu_;
+  std::unordered_set<FileHandle*> files_;  // GUARDED_BY(mu_)
+  std::unordered_set<DirHandle*> dirs_;    // GUARDED_BY(mu_)
+};
 
 enum class Counted { kYes, kNo };  // whether the reply's reference was counted by LiveFs
 
@@ -247,6 +282,7 @@ struct FuseServer {
   LiveFs& live;
   SnapshotProvider* const snapshots;  // null: no .lares folder
   const MountOptions options;         // mountpoint made absolute
+  Handles handles;                    // open files and folders
   uint32_t live_blksize = kDefaultRecordSize;
   int64_t mounted_ns = 0;  // times of the .lares folders
   fuse_session* session = nullptr;
@@ -613,12 +649,12 @@ void FuseServer::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   handle->fs = node.fs;
   handle->ino = node.ino;
   handle->append = (fi->flags & O_APPEND) != 0;
-  fi->fh = to_fh(std::move(handle));
+  fi->fh = handles.add(std::move(handle));
   // Every write goes through this mount (no writeback cache: write-through),
   // so pages cached from an earlier open are still true.
   fi->keep_cache = 1;
   if (fuse_reply_open(req, fi) != 0) {  // interrupted: the kernel holds no handle
-    take_handle<FileHandle>(fi);
+    handles.take<FileHandle>(fi);
     node.fs->release(node.ino);
   }
 }
@@ -648,7 +684,7 @@ void FuseServer::create(fuse_req_t req, fuse_ino_t parent, const char* name, mod
   handle->fs = dir.fs;
   handle->ino = attr.ino;
   handle->append = (fi->flags & O_APPEND) != 0;
-  fi->fh = to_fh(std::move(handle));
+  fi->fh = handles.add(std::move(handle));
   fi->keep_cache = 1;
   fuse_entry_param entry{};
   entry.ino = kernel_ino(dir.view, attr.ino);
@@ -657,7 +693,7 @@ void FuseServer::create(fuse_req_t req, fuse_ino_t parent, const char* name, mod
   entry.attr_timeout = kCacheTimeoutS;
   entry.entry_timeout = kCacheTimeoutS;
   if (fuse_reply_create(req, &entry, fi) != 0) {
-    take_handle<FileHandle>(fi);
+    handles.take<FileHandle>(fi);
     dir.fs->release(attr.ino);
     dir.fs->forget(attr.ino, 1);
   }
@@ -699,7 +735,7 @@ void FuseServer::write(fuse_req_t req, const char* data, size_t size, off_t offs
 }
 
 void FuseServer::release(fuse_req_t req, fuse_file_info* fi) {
-  std::unique_ptr<FileHandle> handle = take_handle<FileHandle>(fi);
+  std::unique_ptr<FileHandle> handle = handles.take<FileHandle>(fi);
   handle->fs->release(handle->ino);
   fuse_reply_err(req, 0);
 }
@@ -747,8 +783,8 @@ void FuseServer::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           DirSlot{std::move(entry.name), kernel_ino(node.view, entry.ino), entry.type});
     }
   }
-  fi->fh = to_fh(std::move(handle));
-  if (fuse_reply_open(req, fi) != 0) take_handle<DirHandle>(fi);
+  fi->fh = handles.add(std::move(handle));
+  if (fuse_reply_open(req, fi) != 0) handles.take<DirHandle>(fi);
 }
 
 int FuseServer::list_control_dir(uint64_t local_ino, DirHandle* out) {
@@ -946,7 +982,7 @@ void add_folder_and_xattr_ops(fuse_lowlevel_ops& ops) {
     impl_of(req).readdir(req, size, offset, fi);
   };
   ops.releasedir = [](fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    take_handle<DirHandle>(fi);
+    impl_of(req).handles.take<DirHandle>(fi);
     fuse_reply_err(req, 0);
   };
   ops.fsyncdir = [](fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
@@ -1040,6 +1076,10 @@ FuseMount::~FuseMount() {
   }
   fuse_session_unmount(impl_->session);  // no-op when run() unmounted already
   fuse_session_destroy(impl_->session);
+  // Files the kernel never released (the session ended first) close now, so
+  // an unlinked one is freed.
+  for (auto& file : impl_->handles.take_all<FileHandle>()) file->fs->release(file->ino);
+  impl_->handles.take_all<DirHandle>();
 }
 
 Status FuseMount::run() {
