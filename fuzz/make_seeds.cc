@@ -25,11 +25,6 @@
 
 namespace lares::fuzz {
 
-// fuzz/seeds_btree.cc -> fuzz/corpus/btree_node/, tests/data/btree_node_v1.bin
-// (beside the others in fuzz/seeds.h once that file is next edited).
-Seeds btree_node_seeds();
-Bytes btree_node_sample_v1();
-
 namespace {
 
 PoolLabel sample_label() {
@@ -247,6 +242,7 @@ int main(int argc, char** argv) {
              write_corpus(root + "/fuzz/corpus/key_file", key_file_seeds())) &&
             (tree_seeds().empty() || write_corpus(root + "/fuzz/corpus/tree", tree_seeds())) &&
             write_corpus(root + "/fuzz/corpus/btree_node", btree_node_seeds()) &&
+            write_corpus(root + "/fuzz/corpus/live_items", live_items_seeds()) &&
             make_dirs(root + "/tests/data").is_ok() &&
             write_sample_once(root + "/tests/data/label_v1.bin", encode_label(sample_label())) &&
             write_sample_once(root + "/tests/data/shard_header_v1.bin",

@@ -2,7 +2,7 @@
 // (Registry::parse), scrub-state.json (decode_scrub_cursor) and
 // counters.json (decode_counters), and the repository's plaintext JSON:
 // its config (decode_repo_config) and snapshot records once opened
-// (decode_snapshot_record). Each must return an error or a value,
+// (decode_snapshot_record), and live dataset heads (decode_dataset_head). Each must return an error or a value,
 // never crash, and what decodes must survive a round trip.
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "chunks/repository.h"
+#include "fs/dataset.h"
 #include "pool/device.h"
 #include "pool/registry.h"
 #include "pool/scrub.h"
@@ -55,9 +56,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (snapshot.is_ok()) {
     auto again = lares::decode_snapshot_record(lares::encode_snapshot_record(*snapshot));
     if (!again.is_ok() || again->name != snapshot->name || again->tree != snapshot->tree ||
-        again->excludes != snapshot->excludes || again->time_ns != snapshot->time_ns) {
+        again->excludes != snapshot->excludes || again->time_ns != snapshot->time_ns ||
+        again->layout != snapshot->layout || again->next_ino != snapshot->next_ino) {
       fail("snapshot record");
     }
+  }
+  auto head = lares::decode_dataset_head(text);
+  if (head.is_ok()) {
+    auto again = lares::decode_dataset_head(lares::encode_dataset_head(*head));
+    if (!again.is_ok() || !(*again == *head)) fail("dataset head");
   }
   return 0;
 }

@@ -273,6 +273,36 @@ Result<LiveInode> decode_live_inode(ByteView bytes) {
   return i;
 }
 
+Status check_live_item(ByteView key, ByteView value) {
+  if (key.size() < 9) return Status::corruption("item key shorter than 9 bytes");
+  const uint64_t ino = read_be64(key);
+  const uint8_t kind = key[8];
+  const ByteView rest = key.subspan(9);
+  auto check_name_bytes = [&](const char* what) -> Status {
+    if (check_name(as_chars(rest)) != 0) return Status::corruption(std::string("bad ") + what);
+    return Status::ok();
+  };
+  switch (kind) {
+    case kItemInode:
+      if (!rest.empty() || ino == 0 || ino >= kMaxIno) return Status::corruption("bad inode key");
+      return decode_live_inode(value).status();
+    case kItemDirent:
+      RETURN_IF_ERROR(check_name_bytes("entry name"));
+      return decode_dirent(value).status();
+    case kItemXattr:
+      if (rest.empty() || rest.size() > kMaxXattrNameBytes) return Status::corruption("bad xattr name");
+      if (value.size() > kMaxXattrValueBytes) return Status::corruption("xattr value too long");
+      return Status::ok();
+    case kItemExtent:
+      return parse_extent_item(key, value).status();
+    case kItemOrphan:
+      if (ino != 0 || rest.size() != 8 || !value.empty()) return Status::corruption("bad orphan item");
+      return Status::ok();
+    default:
+      return Status::corruption("unknown item kind " + std::to_string(kind));
+  }
+}
+
 // ---- reachability -------------------------------------------------------------------
 
 Status mark_live_tree(Repository& repo, const ChunkId& root,
@@ -478,6 +508,7 @@ struct LiveFs::Impl : NodeStore {
   // Links a new inode into `dir` and replies with its attributes.
   int finish_create(uint64_t dir, LiveInode& dir_inode, std::string_view name, uint64_t ino,
                     LiveInode& inode, LiveAttr* out) {
+    if (inode.parent == 0) inode.parent = dir;  // a new inode (a link keeps its first parent)
     Status st = tree->put(named_key(dir, kItemDirent, name),
                           encode_dirent(Dirent{ino, file_type(inode.mode)}));
     if (st.is_ok()) st = put_inode(ino, inode);
@@ -1205,6 +1236,14 @@ int LiveFs::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
     }
     return m.put_inode(ino, *i);
   };
+  // A non-folder's ctime changes, and its parent follows when it was there.
+  auto moved = [&](uint64_t ino, uint64_t from, uint64_t to) -> Status {
+    ASSIGN_OR_RETURN(std::optional<LiveInode> i, m.get_inode(ino));
+    if (!i) return Status::corruption("entry names a missing inode");
+    i->ctime_ns = t;
+    if (i->parent == from) i->parent = to;
+    return m.put_inode(ino, *i);
+  };
   // When both names are in one folder, src_dir and dst_dir are one inode.
   LiveInode& to_dir = parent == new_parent ? src_dir : dst_dir;
   if (flags & RENAME_EXCHANGE) {
@@ -1212,14 +1251,8 @@ int LiveFs::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
     if (st.is_ok()) st = m.tree->put(named_key(new_parent, kItemDirent, new_name), encode_dirent(s));
     if (st.is_ok() && s.type == S_IFDIR) st = reparent(s.ino, src_dir, to_dir, new_parent);
     if (st.is_ok() && d->type == S_IFDIR) st = reparent(d->ino, to_dir, src_dir, parent);
-    if (st.is_ok() && s.type != S_IFDIR) {
-      auto i = m.get_inode(s.ino);
-      st = i.is_ok() && i->has_value() ? ((*i)->ctime_ns = t, m.put_inode(s.ino, **i)) : i.status();
-    }
-    if (st.is_ok() && d->type != S_IFDIR) {
-      auto i = m.get_inode(d->ino);
-      st = i.is_ok() && i->has_value() ? ((*i)->ctime_ns = t, m.put_inode(d->ino, **i)) : i.status();
-    }
+    if (st.is_ok() && s.type != S_IFDIR) st = moved(s.ino, parent, new_parent);
+    if (st.is_ok() && d->type != S_IFDIR) st = moved(d->ino, new_parent, parent);
   } else {
     std::optional<LiveInode> victim;
     if (d) {
@@ -1243,8 +1276,7 @@ int LiveFs::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
     if (st.is_ok() && s.type == S_IFDIR) {
       st = reparent(s.ino, src_dir, to_dir, new_parent);
     } else if (st.is_ok()) {
-      auto i = m.get_inode(s.ino);
-      st = i.is_ok() && i->has_value() ? ((*i)->ctime_ns = t, m.put_inode(s.ino, **i)) : i.status();
+      st = moved(s.ino, parent, new_parent);
     }
     if (st.is_ok() && victim) st = m.drop_link(d->ino, *victim);
   }

@@ -66,7 +66,9 @@ inline constexpr uint64_t kRootIno = 1;
 // An inode as the tree stores it (value of the 0x01 item), version 1:
 //   u8 version = 1, u mode (S_IFMT type bits | permission bits), u uid,
 //   u gid, u nlink, u size, u rdev, s atime_ns, s mtime_ns, s ctime_ns,
-//   s btime_ns, u generation, u parent (a directory's parent; 0 otherwise),
+//   s btime_ns, u generation, u parent (a folder's parent; for any other
+//   inode the folder it was made or last renamed in, which with several
+//   links may no longer hold a name of it),
 //   u allocated (bytes of the file's extents), str symlink target (empty
 //   unless a symlink)
 struct LiveInode {
@@ -84,6 +86,11 @@ struct LiveInode {
 };
 Bytes encode_live_inode(const LiveInode& inode);
 Result<LiveInode> decode_live_inode(ByteView bytes);  // strict, kCorruption
+
+// Checks one tree item (key and value) against the layout above, as a
+// reader would parse it: kCorruption naming what is wrong. For the fuzz
+// target and consistency checks.
+Status check_live_item(ByteView key, ByteView value);
 
 struct LiveAttr {
   uint64_t ino = 0;
