@@ -33,6 +33,7 @@
 #include "fs/dataset.h"
 #include "fs/fuse_mount.h"
 #include "fs/live_fs.h"
+#include "fs/live_import.h"
 #include "fs/live_snapshots.h"
 #include "pool/registry.h"
 #include "util/file.h"
@@ -40,7 +41,12 @@
 namespace lares::cli {
 namespace {
 
+// The fsname of a mount of the dataset itself (how a running mount is found).
 std::string fsname_of(const DatasetRef& ref) { return "lares:" + ref.repo + "/" + ref.dataset; }
+// What a mount shows in mount(8) and df: with "@snapshot" for a snapshot.
+std::string mount_fsname(const DatasetRef& ref) {
+  return fsname_of(ref) + (ref.snapshot.empty() ? "" : "@" + ref.snapshot);
+}
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 std::string unescape_mountinfo(const std::string& text) {
@@ -163,6 +169,40 @@ class SignalStopper {
   std::thread thread_;
 };
 
+// What `lares mount` serves: a live dataset (read-write); a snapshot of one
+// (read-only); or a backup dataset's newest or named snapshot, imported into
+// a read-only tree held in memory.
+Result<std::unique_ptr<LiveFs>> open_for_mount(OpenRepo& r, DatasetStore& datasets,
+                                               const DatasetRef& ref) {
+  auto head = datasets.load(ref.dataset);
+  if (head.is_ok() && ref.snapshot.empty()) {
+    LiveOptions options;
+    options.space = space_function(r, ref.repo);
+    return LiveFs::open(*r.repo, datasets, *head, options);
+  }
+  if (!head.is_ok() && head.status().code() != Code::kNotFound) return head.status();
+  auto snap = r.repo->find_snapshot(ref.dataset, ref.snapshot);
+  if (!snap.is_ok()) return head.is_ok() ? snap.status() : head.status();
+  if (snap->layout == SnapshotLayout::kLive) {
+    DatasetHead view = head.is_ok() ? *head : DatasetHead{};
+    view.name = ref.dataset;
+    view.root = snap->tree;
+    view.next_ino = std::max<uint64_t>(snap->next_ino, 2);
+    LiveOptions options;
+    options.read_only = true;
+    return LiveFs::open(*r.repo, datasets, view, options);
+  }
+  DatasetHead scratch;
+  scratch.name = ref.dataset;
+  LiveOptions options;
+  options.ephemeral = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<LiveFs> fs, LiveFs::open(*r.repo, datasets, scratch, options));
+  RETURN_IF_ERROR(import_backup_snapshot(*r.repo, *snap, *fs).status());
+  RETURN_IF_ERROR(fs->sync());  // in memory: the nodes are kept, nothing is written
+  fs->set_read_only();
+  return fs;
+}
+
 // Serves the mount until it is unmounted. `ready` is called once the
 // filesystem is mounted (or with the error that kept it from mounting).
 Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
@@ -172,30 +212,18 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
     return st;
   };
   SignalStopper signals;  // before any thread starts, so all of them block the signals
-  auto opened = open_repo_with(ref.repo, /*write=*/true, unlock);
+  // A snapshot is served read-only and needs no writer lock (readers never
+  // wait for writers).
+  auto opened = open_repo_with(ref.repo, /*write=*/ref.snapshot.empty(), unlock);
   if (!opened.is_ok()) return fail(opened.status());
   OpenRepo& r = *opened;
   DatasetStore datasets(*r.repo);
-  auto head = datasets.load(ref.dataset);
-  if (!head.is_ok()) {
-    if (head.status().code() == Code::kNotFound) {
-      auto snaps = r.repo->list_snapshots(ref.dataset);
-      if (snaps.is_ok() && !snaps->empty()) {
-        return fail(Status::failed_precondition(
-            ref.dataset + " holds backup snapshots, not a live dataset; make a live copy with "
-                          "'lares clone' from one of them (coming), or 'lares restore' it"));
-      }
-    }
-    return fail(head.status());
-  }
-  LiveOptions options;
-  options.space = space_function(r, ref.repo);
-  auto fs = LiveFs::open(*r.repo, datasets, *head, options);
+  auto fs = open_for_mount(r, datasets, ref);
   if (!fs.is_ok()) return fail(fs.status());
   LiveSnapshotProvider snapshots(*r.repo, datasets, **fs, ref.dataset);
   MountOptions mount_options;
   mount_options.mountpoint = absolute_path(args.mountpoint);
-  mount_options.fsname = fsname_of(ref);
+  mount_options.fsname = mount_fsname(ref);
   mount_options.allow_other = args.allow_other;
   auto mount = FuseMount::mount(**fs, &snapshots, mount_options);
   if (!mount.is_ok()) return fail(mount.status());
@@ -324,13 +352,13 @@ Result<ExitCode> dataset_destroy(const Arguments& args) {
 }
 
 Result<ExitCode> mount_command(const Arguments& args) {
-  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
   struct stat st {};
   if (::stat(args.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Status::invalid_argument("mountpoint " + args.mountpoint +
                                     " is not a folder; create it first (mkdir -p)");
   }
-  RETURN_IF_ERROR(refuse_if_mounted(ref, "mount it again"));
+  if (ref.snapshot.empty()) RETURN_IF_ERROR(refuse_if_mounted(ref, "mount it again"));
   // Ask for the passphrase before forking: the prompt needs the terminal.
   ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
   if (args.foreground) {
@@ -507,9 +535,28 @@ Result<ExitCode> clone_command(const Arguments& args) {
   ASSIGN_OR_RETURN(OpenRepo r, open_repo(from.repo, /*write=*/true, args));
   DatasetStore datasets(*r.repo);
   ASSIGN_OR_RETURN(SnapshotRecord snap, r.repo->find_snapshot(from.dataset, from.snapshot));
-  if (snap.layout != SnapshotLayout::kLive) {
-    return Status::failed_precondition(args.target +
-                                       " is a backup snapshot; 'lares restore' it instead");
+  if (snap.layout == SnapshotLayout::kBackup) {
+    // A writable live copy of a backup: metadata is written, data is shared.
+    DatasetHead head;
+    head.name = to.dataset;
+    head.created_ns = static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+    head.origin = snap.id;
+    RETURN_IF_ERROR(datasets.create(head));
+    ASSIGN_OR_RETURN(std::unique_ptr<LiveFs> fs, LiveFs::open(*r.repo, datasets, head, {}));
+    auto imported = import_backup_snapshot(*r.repo, snap, *fs);
+    if (!imported.is_ok()) {
+      fs.reset();
+      (void)datasets.destroy(to.dataset);  // no half-made dataset is left behind
+      return imported.status();
+    }
+    RETURN_IF_ERROR(fs->sync());
+    std::printf("cloned backup %s to live dataset %s: %llu files, %llu folders, %s\n",
+                args.target.c_str(), args.other.c_str(),
+                static_cast<unsigned long long>(imported->files),
+                static_cast<unsigned long long>(imported->dirs), format_size(imported->bytes).c_str());
+    return ExitCode::kOk;
   }
   DatasetHead head;
   head.name = to.dataset;

@@ -830,6 +830,12 @@ struct LiveFs::Impl : NodeStore {
 
   Status sync() {
     if (opt.read_only) return Status::ok();
+    if (opt.ephemeral) {
+      std::lock_guard lock(mu);
+      DatasetHead next;
+      std::vector<ChunkId> batch;
+      return commit_locked(&next, &batch);  // in memory only: blobs stay pending
+    }
     std::lock_guard sync_lock(sync_mu);
     DatasetHead next;
     std::vector<ChunkId> batch;
@@ -923,7 +929,7 @@ struct LiveFs::Impl : NodeStore {
         for (uint64_t ino : orphans) RETURN_IF_ERROR(maybe_free(ino));
       }
       RETURN_IF_ERROR(sync());
-      sync_thread = std::thread([this] { sync_loop(); });
+      if (!opt.ephemeral) sync_thread = std::thread([this] { sync_loop(); });
     }
     return Status::ok();
   }
@@ -1547,6 +1553,34 @@ int LiveFs::removexattr(uint64_t ino, std::string_view name) {
   inode.ctime_ns = m.now();
   Status st = m.put_inode(ino, inode);
   return st.is_ok() ? 0 : m.fail(st);
+}
+
+int LiveFs::import_extent(uint64_t ino, uint64_t offset, const ChunkId& id, uint64_t length) {
+  auto& m = *impl_;
+  std::lock_guard lock(m.mu);
+  if (m.opt.read_only) return EROFS;
+  if (length == 0) return EINVAL;
+  if (offset > kMaxFileSize || length > kMaxFileSize - offset) return EFBIG;
+  auto found = m.get_inode(ino);
+  if (!found.is_ok()) return m.fail(found.status());
+  if (!found->has_value()) return ENOENT;
+  LiveInode inode = std::move(**found);
+  if (!is_reg(inode)) return EINVAL;
+  m.drop_dirty(ino, offset / m.recordsize());  // imports come before any write
+  auto dropped = m.drop_extents(ino, offset, offset + length);
+  if (!dropped.is_ok()) return m.fail(dropped.status());
+  inode.allocated -= std::min(inode.allocated, *dropped);
+  Status st = m.tree->put(extent_key(ino, offset + length), encode_extent(ExtentValue{id, 0, length}));
+  m.head_.logical_bytes += length;
+  inode.allocated += length;
+  inode.size = std::max(inode.size, offset + length);
+  if (st.is_ok()) st = m.put_inode(ino, inode);
+  return st.is_ok() ? 0 : m.fail(st);
+}
+
+void LiveFs::set_read_only() {
+  std::lock_guard lock(impl_->mu);
+  impl_->opt.read_only = true;
 }
 
 int LiveFs::statfs(LiveStatfs* out) {

@@ -132,6 +132,9 @@ struct LiveStatfs {
 
 struct LiveOptions {
   bool read_only = false;
+  // Nothing is ever written: commits only happen in memory (a backup
+  // snapshot imported for a read-only mount). Everything stays in memory.
+  bool ephemeral = false;
   uint64_t txg_interval_ms = 5000;
   uint64_t dirty_sync_bytes = uint64_t{64} << 20;
   uint64_t dirty_max_bytes = uint64_t{256} << 20;
@@ -217,6 +220,14 @@ class LiveFs {
   int removexattr(uint64_t ino, std::string_view name);
 
   int statfs(LiveStatfs* out);
+
+  // ---- building from a backup (fs/live_import.h) ----
+  // Makes bytes [offset, offset + length) of a regular file the first
+  // `length` bytes of data blob `id` (a content-defined chunk of a backup),
+  // replacing what was there; grows the size to cover it.
+  int import_extent(uint64_t ino, uint64_t offset, const ChunkId& id, uint64_t length);
+  // From now on every change is EROFS (after an import, before mounting).
+  void set_read_only();
 
  private:
   struct Impl;

@@ -12,7 +12,9 @@
 #include <string>
 
 #include "testing/cli_runner.h"
+#include "testing/repo_fixture.h"
 #include "testing/temp_dir.h"
+#include "testing/tree_gen.h"
 #include "util/bytes.h"
 #include "util/file.h"
 
@@ -165,6 +167,38 @@ TEST_F(DatasetCliTest, MountSnapshotRollbackClone) {
   EXPECT_EQ(slurp(root + "/letter.txt"), "second draft");
   EXPECT_EQ(slurp(root + "/clone-only"), "x");
   umount();
+}
+
+// A backup dataset mounts read-only as it was backed up, and clones into a
+// writable live dataset that shares its data.
+TEST_F(DatasetCliTest, BackupSnapshotsMountAndClone) {
+  if (!fuse_available()) GTEST_SKIP() << "needs root and /dev/fuse";
+  make_pool();
+  const std::string src = temp_.sub("src");
+  ASSERT_TRUE(testing::generate_tree(src, {}).is_ok());
+  RunResult backup = lares("backup " + shell_quote(src) + " tank/photos --name first");
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  const std::string root = temp_.sub("mnt");
+
+  mount("photos");  // the newest backup snapshot, read-only
+  auto diffs = testing::compare_trees(src, root);
+  EXPECT_TRUE(diffs.empty()) << testing::join_lines(diffs);
+  EXPECT_NE(::mkdir((root + "/new").c_str(), 0755), 0);
+  EXPECT_EQ(errno, EROFS);
+  umount();
+
+  RunResult cloned = lares("clone tank/photos@first tank/photos-live");
+  ASSERT_EQ(cloned.exit_code, 0) << cloned.err;
+  mount("photos-live");
+  diffs = testing::compare_trees(src, root);
+  EXPECT_TRUE(diffs.empty()) << testing::join_lines(diffs);
+  spit(root + "/added", "written in the clone");
+  umount();
+  mount("photos-live");
+  EXPECT_EQ(slurp(root + "/added"), "written in the clone");
+  umount();
+  RunResult check = lares("repo check tank --read-data");
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
 TEST_F(DatasetCliTest, MountErrorsAreClear) {
