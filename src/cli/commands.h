@@ -63,6 +63,9 @@ struct Arguments {
   bool foreground = false;            // mount --foreground
   bool allow_other = false;           // mount --allow-other
   bool recursive = false;             // dataset destroy --recursive
+  std::string auto_snapshots;         // dataset create/set --auto-snapshots on|off
+  int sched_hourly = -1, sched_daily = -1;   // dataset create/set --keep-*: -1 unchanged
+  int sched_weekly = -1, sched_monthly = -1;
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -112,6 +115,7 @@ Result<ExitCode> key_passwd(const Arguments& args);
 Result<ExitCode> dataset_create(const Arguments& args);
 Result<ExitCode> dataset_list(const Arguments& args);
 Result<ExitCode> dataset_destroy(const Arguments& args);
+Result<ExitCode> dataset_set(const Arguments& args);
 Result<ExitCode> mount_command(const Arguments& args);
 Result<ExitCode> umount_command(const Arguments& args);
 Result<ExitCode> snapshot_create(const Arguments& args);

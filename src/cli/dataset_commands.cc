@@ -18,6 +18,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -169,6 +171,54 @@ class SignalStopper {
   std::thread thread_;
 };
 
+// Runs the dataset's automatic snapshots (fs/live_snapshots.h) once a
+// minute while it is mounted read-write; stops with the mount.
+class AutoSnapshots {
+ public:
+  AutoSnapshots(Repository& repo, LiveFs& fs) : repo_(repo), fs_(fs) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~AutoSnapshots() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      // First a minute's wait: a dataset just mounted has not changed yet.
+      cv_.wait_for(lock, std::chrono::minutes(1), [&] { return stopping_; });
+      if (stopping_) return;
+      lock.unlock();
+      const SnapshotSchedule schedule = fs_.head().schedule;
+      const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      auto done = run_snapshot_schedule(repo_, fs_, schedule, static_cast<int64_t>(now));
+      if (!done.is_ok()) {
+        std::fprintf(stderr, "lares: automatic snapshot of %s: %s\n", fs_.head().name.c_str(),
+                     done.status().to_string().c_str());
+      } else if (!done->taken.empty() || !done->pruned.empty()) {
+        std::fprintf(stderr, "lares: %s: snapshot %s, %zu pruned\n", fs_.head().name.c_str(),
+                     done->taken.empty() ? "(none)" : done->taken.c_str(), done->pruned.size());
+      }
+      lock.lock();
+    }
+  }
+
+  Repository& repo_;
+  LiveFs& fs_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
 // What `lares mount` serves: a live dataset (read-write); a snapshot of one
 // (read-only); or a backup dataset's newest or named snapshot, imported into
 // a read-only tree held in memory.
@@ -221,6 +271,10 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
   auto fs = open_for_mount(r, datasets, ref);
   if (!fs.is_ok()) return fail(fs.status());
   LiveSnapshotProvider snapshots(*r.repo, datasets, **fs, ref.dataset);
+  std::optional<AutoSnapshots> auto_snapshots;
+  if (ref.snapshot.empty() && datasets.load(ref.dataset).is_ok()) {
+    auto_snapshots.emplace(*r.repo, **fs);  // a live dataset (not a backup), read-write
+  }
   MountOptions mount_options;
   mount_options.mountpoint = absolute_path(args.mountpoint);
   mount_options.fsname = mount_fsname(ref);
@@ -243,6 +297,39 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
 
 }  // namespace
 
+namespace {
+void apply_schedule_options(const Arguments& args, SnapshotSchedule* s) {
+  if (!args.auto_snapshots.empty()) s->enabled = args.auto_snapshots == "on";
+  if (args.sched_hourly >= 0) s->hourly = args.sched_hourly;
+  if (args.sched_daily >= 0) s->daily = args.sched_daily;
+  if (args.sched_weekly >= 0) s->weekly = args.sched_weekly;
+  if (args.sched_monthly >= 0) s->monthly = args.sched_monthly;
+}
+
+std::string describe_schedule(const SnapshotSchedule& s) {
+  if (!s.enabled) return "off";
+  return "hourly " + std::to_string(s.hourly) + ", daily " + std::to_string(s.daily) +
+         ", weekly " + std::to_string(s.weekly) + ", monthly " + std::to_string(s.monthly);
+}
+}  // namespace
+
+Result<ExitCode> dataset_set(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  RETURN_IF_ERROR(refuse_if_mounted(ref, "change it"));
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
+  DatasetStore datasets(*r.repo);
+  ASSIGN_OR_RETURN(DatasetHead head, datasets.load(ref.dataset));
+  if (!args.quota.empty() && !parse_size(args.quota, &head.quota_bytes)) {
+    return Status::invalid_argument("--quota: not a size such as 10G (0 for none)");
+  }
+  apply_schedule_options(args, &head.schedule);
+  RETURN_IF_ERROR(datasets.save(head));
+  std::printf("%s/%s: quota %s; automatic snapshots %s\n", ref.repo.c_str(), ref.dataset.c_str(),
+              head.quota_bytes ? format_size(head.quota_bytes).c_str() : "none",
+              describe_schedule(head.schedule).c_str());
+  return ExitCode::kOk;
+}
+
 Result<ExitCode> dataset_create(const Arguments& args) {
   ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
   DatasetHead head;
@@ -256,6 +343,7 @@ Result<ExitCode> dataset_create(const Arguments& args) {
   if (!args.quota.empty() && !parse_size(args.quota, &head.quota_bytes)) {
     return Status::invalid_argument("--quota: not a size such as 10G");
   }
+  apply_schedule_options(args, &head.schedule);
   ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/true, args));
   DatasetStore datasets(*r.repo);
   RETURN_IF_ERROR(datasets.create(head));
@@ -302,6 +390,11 @@ Result<ExitCode> dataset_list(const Arguments& args) {
                       {"snapshots", by_dataset[h.name].size()},
                       {"origin", h.origin},
                       {"txg", h.txg},
+                      {"auto_snapshots", {{"enabled", h.schedule.enabled},
+                                          {"hourly", h.schedule.hourly},
+                                          {"daily", h.schedule.daily},
+                                          {"weekly", h.schedule.weekly},
+                                          {"monthly", h.schedule.monthly}}},
                       {"mountpoint", at.empty() ? nlohmann::json() : nlohmann::json(at)}});
       by_dataset.erase(h.name);
     }

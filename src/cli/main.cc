@@ -61,6 +61,22 @@ void add_key_options(CLI::App* command, Arguments& args) {
   command->add_option("--kdf-ops", args.kdf_ops, "Argon2id passes (default 3; 1..64)");
 }
 
+// Automatic snapshots of a live dataset (defaults: on, 24 hourly, 7 daily,
+// 4 weekly, 12 monthly).
+void add_schedule_options(CLI::App* command, Arguments& args) {
+  command->add_option("--auto-snapshots", args.auto_snapshots,
+                      "Take hourly snapshots while it changes and prune them (default on)")
+      ->check(CLI::IsMember({"on", "off"}));
+  command->add_option("--keep-hourly", args.sched_hourly, "Automatic snapshots: hours kept (24)")
+      ->check(CLI::Range(0, 100000));
+  command->add_option("--keep-daily", args.sched_daily, "Automatic snapshots: days kept (7)")
+      ->check(CLI::Range(0, 100000));
+  command->add_option("--keep-weekly", args.sched_weekly, "Automatic snapshots: weeks kept (4)")
+      ->check(CLI::Range(0, 100000));
+  command->add_option("--keep-monthly", args.sched_monthly, "Automatic snapshots: months kept (12)")
+      ->check(CLI::Range(0, 100000));
+}
+
 void add_dataset_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   CLI::App* dataset = app.add_subcommand("dataset", "Create, list and destroy live datasets");
   dataset->require_subcommand(1);
@@ -70,7 +86,14 @@ void add_dataset_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   create->add_option("--recordsize", args.recordsize,
                      "Largest block of file data: 4K..1M, a power of two (default 128K)");
   create->add_option("--quota", args.quota, "Most file data it may hold, e.g. 100G (default none)");
+  add_schedule_options(create, args);
   add_unlock_options(create, args);
+  CLI::App* set = add_verb(dataset, "set", "Change a live dataset's quota or snapshot schedule",
+                           dataset_set, chosen);
+  set->add_option("dataset", args.target, "<pool>/<name>")->required();
+  set->add_option("--quota", args.quota, "Most file data it may hold, e.g. 100G; 0 for none");
+  add_schedule_options(set, args);
+  add_unlock_options(set, args);
   CLI::App* list = add_verb(dataset, "list", "List datasets, live and backup", dataset_list, chosen);
   list->add_option("repo", args.repo, "A pool or folder repository (default: every pool)");
   add_json_flag(list, args);

@@ -41,7 +41,12 @@ std::string encode_dataset_head(const DatasetHead& h) {
                       {"quota_bytes", h.quota_bytes},
                       {"origin", h.origin},
                       {"inodes", h.inodes},
-                      {"logical_bytes", h.logical_bytes}};
+                      {"logical_bytes", h.logical_bytes},
+                      {"auto_snapshots", {{"enabled", h.schedule.enabled},
+                                          {"hourly", h.schedule.hourly},
+                                          {"daily", h.schedule.daily},
+                                          {"weekly", h.schedule.weekly},
+                                          {"monthly", h.schedule.monthly}}}};
   return j.dump();
 }
 
@@ -66,6 +71,18 @@ Result<DatasetHead> decode_dataset_head(std::string_view text) {
   RETURN_IF_ERROR(json_field(j, "origin", what, &h.origin));
   RETURN_IF_ERROR(json_field(j, "inodes", what, &h.inodes));
   RETURN_IF_ERROR(json_field(j, "logical_bytes", what, &h.logical_bytes));
+  // Heads written before schedules existed have none: the defaults apply.
+  if (j.contains("auto_snapshots")) {
+    const nlohmann::json& a = j["auto_snapshots"];
+    RETURN_IF_ERROR(json_field(a, "enabled", what, &h.schedule.enabled));
+    RETURN_IF_ERROR(json_field(a, "hourly", what, &h.schedule.hourly));
+    RETURN_IF_ERROR(json_field(a, "daily", what, &h.schedule.daily));
+    RETURN_IF_ERROR(json_field(a, "weekly", what, &h.schedule.weekly));
+    RETURN_IF_ERROR(json_field(a, "monthly", what, &h.schedule.monthly));
+    for (int n : {h.schedule.hourly, h.schedule.daily, h.schedule.weekly, h.schedule.monthly}) {
+      if (n < 0 || n > 100000) return Status::corruption(what + ": bad auto_snapshots count");
+    }
+  }
   if (!validate_dataset_name(h.name).is_ok()) return Status::corruption(what + ": bad name");
   if (!valid_recordsize(h.recordsize)) return Status::corruption(what + ": bad recordsize");
   if (h.next_ino < 2 || h.next_ino >= (uint64_t{1} << 48)) {

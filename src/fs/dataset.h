@@ -25,6 +25,16 @@ inline constexpr uint32_t kDefaultRecordSize = uint32_t{128} << 10;
 inline constexpr uint32_t kMinRecordSize = uint32_t{4} << 10;
 inline constexpr uint32_t kMaxRecordSize = uint32_t{1} << 20;
 
+// Automatic snapshots of a live dataset: taken at most hourly while it
+// changes (by the process that mounts it), named auto-<UTC time>, and pruned
+// to these counts (as `lares forget` would: the newest of each of the last N
+// hours, days, ISO weeks, months). Snapshots made by hand are never pruned.
+struct SnapshotSchedule {
+  bool enabled = true;
+  int hourly = 24, daily = 7, weekly = 4, monthly = 12;
+  bool operator==(const SnapshotSchedule&) const = default;
+};
+
 struct DatasetHead {
   static constexpr int kFormat = 1;
   std::string name;
@@ -35,6 +45,7 @@ struct DatasetHead {
   uint32_t recordsize = kDefaultRecordSize;  // a power of two in [4 KiB, 1 MiB]
   uint64_t quota_bytes = 0;                  // 0: none
   std::string origin;                        // snapshot id it was cloned from, or ""
+  SnapshotSchedule schedule;
   // Accounting as of `txg`.
   uint64_t inodes = 0;          // inodes in use
   uint64_t logical_bytes = 0;   // bytes of file data held (records, not holes)

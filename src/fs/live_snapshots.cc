@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
+
+#include "fs/gc.h"
 
 namespace lares {
 
@@ -35,6 +38,52 @@ Status create_live_snapshot(Repository& repo, const DatasetHead& head, const std
   }
   SnapshotRecord record = live_snapshot_record(head, name);
   return repo.put_snapshot(&record);
+}
+
+Result<ScheduleResult> run_snapshot_schedule(Repository& repo, LiveFs& live,
+                                             const SnapshotSchedule& schedule, int64_t now_ns,
+                                             bool utc) {
+  ScheduleResult result;
+  if (!schedule.enabled) return result;
+  const std::string dataset = live.head().name;
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> all, repo.list_snapshots(dataset));
+  std::vector<SnapshotRecord> autos;
+  for (auto& s : all) {
+    if (s.layout == SnapshotLayout::kLive && s.name.starts_with(kAutoSnapshotPrefix)) {
+      autos.push_back(std::move(s));
+    }
+  }
+  constexpr int64_t kHourNs = int64_t{3600} * 1000000000;
+  const bool due = autos.empty() || autos.back().time_ns / kHourNs < now_ns / kHourNs;
+  if (due) {
+    RETURN_IF_ERROR(live.sync());
+    const DatasetHead head = live.head();
+    if (head.root && (autos.empty() || autos.back().tree != *head.root)) {
+      const std::time_t secs = static_cast<std::time_t>(now_ns / 1000000000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char name[64];
+      std::strftime(name, sizeof name, "auto-%Y-%m-%dT%H:%M:%SZ", &tm);
+      SnapshotRecord record = live_snapshot_record(head, name);
+      record.time_ns = now_ns;
+      RETURN_IF_ERROR(repo.put_snapshot(&record));
+      result.taken = name;
+      autos.push_back(std::move(record));
+    }
+  }
+  RetentionPolicy policy;
+  policy.hourly = schedule.hourly;
+  policy.daily = schedule.daily;
+  policy.weekly = schedule.weekly;
+  policy.monthly = schedule.monthly;
+  if (policy.empty()) policy.last = 1;  // keep the newest at least
+  const std::vector<RetentionDecision> keep = apply_retention(autos, policy, utc);
+  for (size_t i = 0; i < autos.size(); ++i) {
+    if (keep[i].keep) continue;
+    RETURN_IF_ERROR(repo.remove_snapshot(autos[i].id));
+    result.pruned.push_back(autos[i].name);
+  }
+  return result;
 }
 
 Result<std::vector<std::string>> LiveSnapshotProvider::list() {

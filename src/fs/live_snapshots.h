@@ -28,6 +28,21 @@ SnapshotRecord live_snapshot_record(const DatasetHead& head, const std::string& 
 // that name, kFailedPrecondition when the head was never committed.
 Status create_live_snapshot(Repository& repo, const DatasetHead& head, const std::string& name);
 
+// Automatic snapshots (DatasetHead::schedule), run by whoever mounts the
+// dataset, once a minute or so. When the newest auto snapshot is from an
+// earlier hour (UTC) than `now_ns` and the dataset changed since, it commits
+// the dataset and snapshots it as auto-<UTC time>; then it prunes the auto
+// snapshots to the schedule's counts (days, weeks and months in local time,
+// or UTC when `utc`). Snapshots made by hand are never touched.
+struct ScheduleResult {
+  std::string taken;                // the new snapshot's name, or ""
+  std::vector<std::string> pruned;  // names of the auto snapshots removed
+};
+inline constexpr char kAutoSnapshotPrefix[] = "auto-";
+Result<ScheduleResult> run_snapshot_schedule(Repository& repo, LiveFs& live,
+                                             const SnapshotSchedule& schedule, int64_t now_ns,
+                                             bool utc = false);
+
 // The snapshots of one mounted live dataset, opened read-only on demand and
 // kept until the provider goes (the kernel may still hold their inodes).
 // Thread safety: every method may be called from many threads.

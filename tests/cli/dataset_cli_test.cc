@@ -102,6 +102,16 @@ TEST_F(DatasetCliTest, CreateListDestroyAndBadArguments) {
   EXPECT_EQ(all[0]["recordsize"], 65536);
   EXPECT_EQ(all[0]["quota_bytes"], uint64_t{1} << 30);
   EXPECT_TRUE(all[0]["mountpoint"].is_null());
+  EXPECT_EQ(all[0]["auto_snapshots"]["enabled"], true);  // the default schedule
+  EXPECT_EQ(all[0]["auto_snapshots"]["hourly"], 24);
+  EXPECT_EQ(all[0]["auto_snapshots"]["monthly"], 12);
+  RunResult set = lares("dataset set tank/docs --auto-snapshots off --keep-daily 3 --quota 0");
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(lares("dataset set tank/docs --auto-snapshots maybe").exit_code, 2);
+  all = json_of(lares("dataset list tank --json"));
+  EXPECT_EQ(all[0]["auto_snapshots"]["enabled"], false);
+  EXPECT_EQ(all[0]["auto_snapshots"]["daily"], 3);
+  EXPECT_EQ(all[0]["quota_bytes"], 0);
   RunResult gone = lares("dataset destroy tank/docs");
   ASSERT_EQ(gone.exit_code, 0) << gone.err;
   EXPECT_EQ(json_of(lares("dataset list tank --json")).size(), 0u);
