@@ -37,6 +37,7 @@
 #include "fs/live_fs.h"
 #include "fs/live_import.h"
 #include "fs/live_snapshots.h"
+#include "fs/live_space.h"
 #include "pool/registry.h"
 #include "util/file.h"
 
@@ -381,11 +382,15 @@ Result<ExitCode> dataset_list(const Arguments& args) {
     for (const auto& h : heads) {
       const std::string full = where + "/" + h.name;
       const std::string at = find_mountpoint("lares:" + full);
+      ASSIGN_OR_RETURN(DatasetSpace space, dataset_space(*r.repo, h.name));
       list.push_back({{"name", full},
                       {"kind", "live"},
                       {"recordsize", h.recordsize},
                       {"quota_bytes", h.quota_bytes},
-                      {"referenced_bytes", h.logical_bytes},
+                      {"logical_bytes", h.logical_bytes},
+                      {"referenced_bytes", space.head.referenced_bytes},
+                      {"unique_bytes", space.head.unique_bytes},
+                      {"used_by_snapshots_bytes", space.used_by_snapshots_bytes},
                       {"inodes", h.inodes},
                       {"snapshots", by_dataset[h.name].size()},
                       {"origin", h.origin},
@@ -401,7 +406,7 @@ Result<ExitCode> dataset_list(const Arguments& args) {
     for (const auto& [name, list_of] : by_dataset) {
       list.push_back({{"name", where + "/" + name},
                       {"kind", "backup"},
-                      {"referenced_bytes", list_of.back()->bytes},
+                      {"logical_bytes", list_of.back()->bytes},
                       {"snapshots", list_of.size()},
                       {"mountpoint", nullptr}});
     }
@@ -416,7 +421,8 @@ Result<ExitCode> dataset_list(const Arguments& args) {
     const uint64_t quota = d.value("quota_bytes", uint64_t{0});
     std::printf("%-32s %-7s %10s %10s %9llu  %s\n", d["name"].get<std::string>().c_str(),
                 d["kind"].get<std::string>().c_str(),
-                format_size(d["referenced_bytes"].get<uint64_t>()).c_str(),
+                format_size(d.value("referenced_bytes", d.value("logical_bytes", uint64_t{0})))
+                    .c_str(),
                 quota ? format_size(quota).c_str() : "-",
                 static_cast<unsigned long long>(d["snapshots"].get<uint64_t>()),
                 d["mountpoint"].is_null() ? "-" : d["mountpoint"].get<std::string>().c_str());
