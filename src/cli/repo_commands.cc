@@ -1,5 +1,5 @@
 // The repository verbs: `lares repo init|check|repair`, `lares backup`,
-// `lares restore`, `lares snapshot list`.
+// `lares restore`, `lares snapshot list|diff`.
 //
 // A repository is named by where it lives: a registered pool's name (its
 // repository is under the pool's "repo/" objects), or a folder path (one that
@@ -19,6 +19,7 @@
 #include "fs/backup.h"
 #include "fs/check.h"
 #include "fs/gc.h"
+#include "fs/live_diff.h"
 #include "objects/dir_store.h"
 #include "objects/prefix_store.h"
 #include "util/file.h"
@@ -393,7 +394,20 @@ Result<ExitCode> snapshot_diff(const Arguments& args) {
   ASSIGN_OR_RETURN(OpenRepo r, open_repo(a.repo, /*write=*/false, args));
   ASSIGN_OR_RETURN(SnapshotRecord sa, r.repo->find_snapshot(a.dataset, a.snapshot));
   ASSIGN_OR_RETURN(SnapshotRecord sb, r.repo->find_snapshot(b.dataset, b.snapshot));
-  ASSIGN_OR_RETURN(std::vector<DiffEntry> diff, diff_trees(*r.repo, sa.tree, sb.tree));
+  if (sa.layout != sb.layout) {
+    auto kind = [](const SnapshotRecord& s) {
+      return s.layout == SnapshotLayout::kLive ? "a live dataset snapshot" : "a backup snapshot";
+    };
+    return Status::invalid_argument(sa.dataset + "@" + sa.name + " is " + kind(sa) + " and " +
+                                    sb.dataset + "@" + sb.name + " is " + kind(sb) +
+                                    ": only snapshots of one kind can be compared");
+  }
+  std::vector<DiffEntry> diff;
+  if (sa.layout == SnapshotLayout::kLive) {
+    ASSIGN_OR_RETURN(diff, diff_live_trees(*r.repo, sa.tree, sb.tree));
+  } else {
+    ASSIGN_OR_RETURN(diff, diff_trees(*r.repo, sa.tree, sb.tree));
+  }
   if (args.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& d : diff) {
@@ -401,6 +415,7 @@ Result<ExitCode> snapshot_diff(const Arguments& args) {
                            : d.change == '-' ? "removed"
                            : d.change == 'M' ? "modified"
                            : d.change == 'T' ? "type"
+                           : d.change == 'R' ? "renamed"
                                              : "metadata";
       list.push_back({{"change", change}, {"path", d.path}});
     }

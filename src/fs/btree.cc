@@ -219,6 +219,52 @@ struct ImageSink {
   }
 };
 
+// ---- Loading, shared by BTree and diff_btrees.
+
+// Reads the node stored under `id` and parses it into `sink`. Errors name the
+// node.
+template <typename Sink>
+Status load_and_parse(NodeStore& store, const ChunkId& id, Sink& sink) {
+  const std::string context = "btree node " + id.hex();
+  Result<Bytes> bytes = store.load_node(id);
+  if (!bytes.is_ok()) return bytes.status().with_context(context);
+  if (Status st = parse_node(*bytes, sink); !st.is_ok()) return st.with_context(context);
+  return Status::ok();
+}
+
+// Where a node was found: child slot `index` of a parent of `parent_level`,
+// whose separator is `separator` and whose keys are below `bound` (nullopt:
+// no bound, the last slot all the way up).
+struct ChildSlot {
+  const ChunkId& id;
+  size_t index = 0;
+  uint8_t parent_level = 0;
+  std::string_view separator;
+  std::optional<std::string_view> bound;
+};
+
+// The rules a loaded child must meet in its slot (see the invariants at the
+// top): its level is its parent's - 1, it is not empty, its first key is the
+// separator and its last key is below the bound. kCorruption naming the node
+// and the rule, or ok. `first_key` and `last_key` are ignored when count is 0.
+Status check_child(const ChildSlot& slot, uint8_t level, size_t count, std::string_view first_key,
+                   std::string_view last_key) {
+  std::string problem;
+  if (level + 1 != slot.parent_level) {
+    problem = "level " + std::to_string(level) + " under a node of level " +
+              std::to_string(slot.parent_level);
+  } else if (count == 0) {
+    problem = "no entries";
+  } else if (first_key != slot.separator) {
+    problem = "first key differs from its separator in the parent";
+  } else if (slot.bound.has_value() && !(last_key < *slot.bound)) {
+    problem = "holds keys past its parent's range";
+  }
+  if (problem.empty()) return Status::ok();
+  return Status::corruption("btree node " + slot.id.hex() + " (child " +
+                            std::to_string(slot.index) + "): " + problem);
+}
+
 // What the nodes held in memory add up to (BTreeStats); the nodes keep it up
 // to date themselves as they change, are created and are destroyed.
 struct NodeTally {
@@ -465,11 +511,8 @@ struct BTree::Impl {
   }
 
   Result<std::unique_ptr<Node>> load_node(const ChunkId& id) {
-    const std::string context = "btree node " + id.hex();
-    Result<Bytes> bytes = store.load_node(id);
-    if (!bytes.is_ok()) return bytes.status().with_context(context);
     NodeSink sink{this, nullptr};
-    if (Status st = parse_node(*bytes, sink); !st.is_ok()) return st.with_context(context);
+    RETURN_IF_ERROR(load_and_parse(store, id, sink));
     return std::move(sink.node);
   }
 
@@ -488,21 +531,12 @@ struct BTree::Impl {
     if (slot.node != nullptr) return slot.node.get();
     ASSIGN_OR_RETURN(std::unique_ptr<Node> node, load_node(slot.id));
     const std::string* bound = child_upper(parent, i, upper);
-    std::string problem;
-    if (node->level() + 1 != parent.level()) {
-      problem = "level " + std::to_string(node->level()) + " under a node of level " +
-                std::to_string(parent.level());
-    } else if (node->count() == 0) {
-      problem = "no entries";
-    } else if (node->first_key() != slot.key) {
-      problem = "first key differs from its separator in the parent";
-    } else if (bound != nullptr && !(node->last_key() < *bound)) {
-      problem = "holds keys past its parent's range";
-    }
-    if (!problem.empty()) {
-      return Status::corruption("btree node " + slot.id.hex() + " (child " + std::to_string(i) +
-                                "): " + problem);
-    }
+    const bool empty = node->count() == 0;
+    RETURN_IF_ERROR(check_child(
+        ChildSlot{slot.id, i, parent.level(), slot.key,
+                  bound != nullptr ? std::optional<std::string_view>(*bound) : std::nullopt},
+        node->level(), node->count(), empty ? std::string_view() : node->first_key(),
+        empty ? std::string_view() : node->last_key()));
     slot.node = std::move(node);
     return slot.node.get();
   }
@@ -936,6 +970,170 @@ BTreeStats BTree::stats() const {
   stats.bytes_in_memory = impl_->tally.bytes;
   stats.height = impl_->height;
   return stats;
+}
+
+// ---- Diff of two stored versions.
+//
+// Two cursors walk the trees in key order. A cursor's head is the next thing
+// it has not compared: an entry of a leaf it holds, or a child slot (a whole
+// subtree, not loaded; its key is the separator, the subtree's smallest key).
+// Each round looks at the smallest head key:
+//  - held by one side only: that side has a key the other lacks. A subtree
+//    there is opened; an entry is reported as present on its side only.
+//  - held by both, as subtrees with one id: the same keys and values on both
+//    sides, so both skip it unread.
+//  - held by both, otherwise: the taller subtree is opened (both when equally
+//    tall), until the two heads are at one level and their ids can be
+//    compared; two entries are compared by value.
+//
+// Why shared nodes are not read: a node N in both trees starts at one key k
+// in both, and neither cursor passes k before the other reaches it. Until N
+// is opened, each side's head at k is N or an unopened ancestor of N, so it
+// is at least as tall as N; a side opens only the taller (or equally tall)
+// head, so the heads come down to N on both sides, where it is skipped. The
+// nodes read are therefore the roots and the nodes whose ids the two versions
+// do not share (a root that the other version holds as a subtree is not read
+// twice: see descend).
+
+namespace {
+
+class DiffCursor {
+ public:
+  explicit DiffCursor(NodeStore& store) : store_(store) { frames_.reserve(kMaxLevel + 1); }
+
+  Status start(const ChunkId& root) {
+    BTreeNodeImage node;
+    ImageSink sink{&node};
+    RETURN_IF_ERROR(load_and_parse(store_, root, sink));
+    root_ = root;
+    frames_.push_back(Frame{std::move(node), 0, std::nullopt});
+    settle();  // the empty tree's root leaf: nothing to walk
+    return Status::ok();
+  }
+
+  bool at_end() const { return frames_.empty(); }
+  // REQUIRES (all below): !at_end().
+  bool at_subtree() const { return top().node.level > 0; }
+  std::string_view key() const {
+    const Frame& f = top();
+    return as_chars(f.node.level == 0 ? f.node.leaf[f.index].first
+                                      : f.node.children[f.index].first);
+  }
+  // REQUIRES: !at_subtree().
+  const Bytes& value() const { return top().node.leaf[top().index].second; }
+  // REQUIRES: at_subtree().
+  const ChunkId& subtree_id() const { return top().node.children[top().index].second; }
+  int subtree_height() const { return top().node.level; }  // 1: a leaf
+
+  // Loads the subtree at the head, checks it against its slot, and moves to
+  // its first entry or slot. The root of `other` (the other side) is not read
+  // again: a version's root can be a subtree of the next (a root split that
+  // moved only new entries out). REQUIRES: at_subtree().
+  Status descend(const DiffCursor& other) {
+    const Frame& parent = top();
+    const auto& [separator, id] = parent.node.children[parent.index];
+    const std::optional<std::string_view> bound =
+        parent.index + 1 < parent.node.children.size()
+            ? std::optional(as_chars(parent.node.children[parent.index + 1].first))
+            : parent.bound;
+    BTreeNodeImage node;
+    if (!other.frames_.empty() && id == other.root_) {
+      node = other.frames_.front().node;  // frames_[0] is the root while there is one
+    } else {
+      ImageSink sink{&node};
+      RETURN_IF_ERROR(load_and_parse(store_, id, sink));
+    }
+    const size_t count = entry_count(node);
+    RETURN_IF_ERROR(
+        check_child(ChildSlot{id, parent.index, parent.node.level, as_chars(separator), bound},
+                    node.level, count, count == 0 ? std::string_view() : first_key(node),
+                    count == 0 ? std::string_view() : last_key(node)));
+    // Invariant: levels descend by one from <= kMaxLevel (checked above), so
+    // the frames never outgrow what was reserved and `bound` stays valid.
+    LARES_CHECK(frames_.size() < kMaxLevel + 1);
+    frames_.push_back(Frame{std::move(node), 0, bound});
+    return Status::ok();
+  }
+
+  // Moves past the head: an entry, or a whole subtree without loading it.
+  void next() {
+    ++frames_.back().index;
+    settle();
+  }
+
+ private:
+  struct Frame {
+    BTreeNodeImage node;
+    size_t index = 0;  // of the head (entry or child slot)
+    // The node's keys are below it (a key in a parent frame; nullopt: none).
+    std::optional<std::string_view> bound;
+  };
+
+  static size_t entry_count(const BTreeNodeImage& node) {
+    return node.level == 0 ? node.leaf.size() : node.children.size();
+  }
+  static std::string_view first_key(const BTreeNodeImage& node) {
+    return as_chars(node.level == 0 ? node.leaf.front().first : node.children.front().first);
+  }
+  static std::string_view last_key(const BTreeNodeImage& node) {
+    return as_chars(node.level == 0 ? node.leaf.back().first : node.children.back().first);
+  }
+  const Frame& top() const { return frames_.back(); }
+
+  // Pops the nodes walked to their end, moving each parent past the slot.
+  void settle() {
+    while (!frames_.empty() && frames_.back().index == entry_count(frames_.back().node)) {
+      frames_.pop_back();
+      if (!frames_.empty()) ++frames_.back().index;
+    }
+  }
+
+  NodeStore& store_;
+  ChunkId root_;
+  std::vector<Frame> frames_;  // the root first
+};
+
+}  // namespace
+
+Status diff_btrees(NodeStore& store, const ChunkId& a, const ChunkId& b, const BTreeDiffFn& fn) {
+  if (a == b) return Status::ok();
+  DiffCursor x(store);
+  DiffCursor y(store);
+  RETURN_IF_ERROR(x.start(a));
+  RETURN_IF_ERROR(y.start(b));
+  // Each round passes an entry or a subtree, or loads a node: bounded by the
+  // two trees' sizes.
+  while (!x.at_end() || !y.at_end()) {
+    // <0: the smallest key not yet compared is x's alone; >0: y's; 0: both.
+    const int order = x.at_end() ? 1 : y.at_end() ? -1 : x.key().compare(y.key());
+    if (order == 0) {
+      if (x.at_subtree() && y.at_subtree() && x.subtree_id() == y.subtree_id()) {
+        x.next();  // shared: skipped unread
+        y.next();
+        continue;
+      }
+      if (x.at_subtree() || y.at_subtree()) {
+        const int x_height = x.at_subtree() ? x.subtree_height() : 0;
+        const int y_height = y.at_subtree() ? y.subtree_height() : 0;
+        if (x_height >= y_height) RETURN_IF_ERROR(x.descend(y));
+        if (y_height >= x_height) RETURN_IF_ERROR(y.descend(x));
+        continue;
+      }
+      if (x.value() != y.value() && !fn(as_bytes(x.key()), &x.value(), &y.value())) break;
+      x.next();
+      y.next();
+      continue;
+    }
+    DiffCursor& alone = order < 0 ? x : y;
+    if (alone.at_subtree()) {
+      RETURN_IF_ERROR(alone.descend(order < 0 ? y : x));
+      continue;
+    }
+    const Bytes* value = &alone.value();
+    if (!fn(as_bytes(alone.key()), order < 0 ? value : nullptr, order < 0 ? nullptr : value)) break;
+    alone.next();
+  }
+  return Status::ok();
 }
 
 void append_be64(Bytes& out, uint64_t value) {

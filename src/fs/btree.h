@@ -131,6 +131,26 @@ class BTree {
   std::unique_ptr<Impl> impl_;
 };
 
+// Calls fn(key, a_value_or_null, b_value_or_null) for every key whose value
+// differs between the tree stored under root `a` and the one under `b`
+// (present in one only, or with different values), in key order, until fn
+// returns false. Subtrees whose node ids are equal on both sides are skipped
+// without being read.
+//
+// Cost: the two roots (none when a == b) and the nodes whose ids the two
+// versions do not share are loaded, each once; no shared subtree is read. So
+// two versions a few keys apart cost O(changed leaves x height) loads,
+// whatever splits and merges reshaped the nodes around the changes. Memory:
+// one root-to-leaf path of decoded nodes per side.
+//
+// Strict like BTree: a node that breaks a rule of the format or of the tree
+// (checked as BTree checks a node it loads) is kCorruption, and the diff
+// stops there; NodeStore errors are passed on. fn sees only keys from nodes
+// that passed those checks.
+using BTreeDiffFn =
+    std::function<bool(ByteView key, const Bytes* a_value, const Bytes* b_value)>;
+Status diff_btrees(NodeStore& store, const ChunkId& a, const ChunkId& b, const BTreeDiffFn& fn);
+
 // Order-preserving key building blocks (big-endian integers).
 void append_be64(Bytes& out, uint64_t value);
 uint64_t read_be64(ByteView in);  // REQUIRES: in.size() >= 8

@@ -67,7 +67,9 @@ std::vector<RetentionDecision> apply_retention(const std::vector<SnapshotRecord>
                                                const RetentionPolicy& policy, bool utc = false);
 
 struct DiffEntry {
-  char change;  // '+' added, '-' removed, 'M' content changed, 'm' metadata only, 'T' type
+  // '+' added, '-' removed, 'M' content changed, 'm' metadata only, 'T' type,
+  // 'R' renamed (live snapshots, fs/live_diff.h: path is "old -> new").
+  char change;
   std::string path;
 };
 

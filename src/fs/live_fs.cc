@@ -19,6 +19,7 @@
 
 #include "codec/varint.h"
 #include "fs/btree.h"
+#include "fs/live_items.h"
 #include "util/thread_pool.h"
 
 #ifndef RENAME_NOREPLACE
@@ -30,17 +31,11 @@
 
 namespace lares {
 
+using namespace live_items;  // NOLINT: the item codec is this file's vocabulary
+
 namespace {
 
 constexpr uint8_t kInodeVersion = 1;
-constexpr uint8_t kItemInode = 0x01;
-constexpr uint8_t kItemDirent = 0x02;
-constexpr uint8_t kItemXattr = 0x03;
-constexpr uint8_t kItemExtent = 0x04;
-constexpr uint8_t kItemOrphan = 0x05;
-constexpr uint8_t kExtentPlain = 0;
-
-constexpr uint64_t kMaxIno = uint64_t{1} << 48;
 constexpr uint32_t kMaxLinks = 65000;
 constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kMaxSymlinkBytes = 4095;
@@ -52,99 +47,6 @@ constexpr uint64_t kMaxFileSize = uint64_t{1} << 50;  // 1 PiB
 constexpr uint64_t kSpaceReserve = uint64_t{64} << 20;
 constexpr auto kSpaceRefresh = std::chrono::seconds(2);
 constexpr const char* kReservedRootName = ".lares";
-
-// ---- item keys -----------------------------------------------------------------
-
-Bytes item_prefix(uint64_t ino, uint8_t kind) {
-  Bytes key;
-  key.reserve(17);
-  append_be64(key, ino);
-  key.push_back(kind);
-  return key;
-}
-Bytes inode_key(uint64_t ino) { return item_prefix(ino, kItemInode); }
-Bytes named_key(uint64_t ino, uint8_t kind, std::string_view name) {
-  Bytes key = item_prefix(ino, kind);
-  key.insert(key.end(), name.begin(), name.end());
-  return key;
-}
-Bytes extent_key(uint64_t ino, uint64_t end) {
-  Bytes key = item_prefix(ino, kItemExtent);
-  append_be64(key, end);
-  return key;
-}
-Bytes orphan_key(uint64_t ino) {
-  Bytes key = item_prefix(0, kItemOrphan);
-  append_be64(key, ino);
-  return key;
-}
-
-struct Dirent {
-  uint64_t ino = 0;
-  uint32_t type = 0;  // S_IFMT bits
-};
-Bytes encode_dirent(const Dirent& d) {
-  Bytes out;
-  VarWriter w(&out);
-  w.u(d.ino);
-  w.u8(static_cast<uint8_t>(d.type >> 12));
-  return out;
-}
-Result<Dirent> decode_dirent(ByteView bytes) {
-  VarReader r(bytes);
-  Dirent d;
-  uint8_t type = 0;
-  RETURN_IF_ERROR(r.u(&d.ino, "directory entry inode"));
-  RETURN_IF_ERROR(r.u8(&type, "directory entry type"));
-  if (r.remaining() != 0 || d.ino == 0 || d.ino >= kMaxIno) {
-    return Status::corruption("malformed directory entry");
-  }
-  d.type = static_cast<uint32_t>(type) << 12;
-  return d;
-}
-
-struct ExtentValue {
-  ChunkId id;
-  uint64_t skip = 0;
-  uint64_t length = 0;
-};
-Bytes encode_extent(const ExtentValue& e) {
-  Bytes out;
-  VarWriter w(&out);
-  w.u8(kExtentPlain);
-  w.raw(e.id.bytes);
-  w.u(e.skip);
-  w.u(e.length);
-  return out;
-}
-Result<ExtentValue> decode_extent(ByteView bytes) {
-  VarReader r(bytes);
-  ExtentValue e;
-  uint8_t kind = 0;
-  RETURN_IF_ERROR(r.u8(&kind, "extent kind"));
-  if (kind != kExtentPlain) return Status::corruption("unknown extent kind");
-  RETURN_IF_ERROR(r.id(&e.id, "extent id"));
-  RETURN_IF_ERROR(r.u(&e.skip, "extent skip"));
-  RETURN_IF_ERROR(r.u(&e.length, "extent length"));
-  if (r.remaining() != 0 || e.length == 0) return Status::corruption("malformed extent");
-  return e;
-}
-
-// An extent item: its end (from the key) and value. kCorruption for a key
-// of the wrong length or an extent reaching before offset 0.
-struct ExtentItem {
-  uint64_t start = 0, end = 0;
-  ExtentValue value;
-};
-Result<ExtentItem> parse_extent_item(ByteView key, ByteView value) {
-  if (key.size() != 17) return Status::corruption("malformed extent key");
-  ExtentItem item;
-  item.end = read_be64(key.subspan(9));
-  ASSIGN_OR_RETURN(item.value, decode_extent(value));
-  if (item.value.length > item.end) return Status::corruption("extent starts before the file");
-  item.start = item.end - item.value.length;
-  return item;
-}
 
 int64_t realtime_ns() {
   timespec ts{};
@@ -283,19 +185,19 @@ Status check_live_item(ByteView key, ByteView value) {
     return Status::ok();
   };
   switch (kind) {
-    case kItemInode:
+    case kInode:
       if (!rest.empty() || ino == 0 || ino >= kMaxIno) return Status::corruption("bad inode key");
       return decode_live_inode(value).status();
-    case kItemDirent:
+    case kDirent:
       RETURN_IF_ERROR(check_name_bytes("entry name"));
       return decode_dirent(value).status();
-    case kItemXattr:
+    case kXattr:
       if (rest.empty() || rest.size() > kMaxXattrNameBytes) return Status::corruption("bad xattr name");
       if (value.size() > kMaxXattrValueBytes) return Status::corruption("xattr value too long");
       return Status::ok();
-    case kItemExtent:
+    case kExtent:
       return parse_extent_item(key, value).status();
-    case kItemOrphan:
+    case kOrphan:
       if (ino != 0 || rest.size() != 8 || !value.empty()) return Status::corruption("bad orphan item");
       return Status::ok();
     default:
@@ -322,7 +224,7 @@ Status mark_live_tree(Repository& repo, const ChunkId& root,
     ASSIGN_OR_RETURN(BTreeNodeImage node, decode_btree_node(bytes));
     for (const auto& child : node.children) stack.push_back(child.second);
     for (const auto& [key, value] : node.leaf) {
-      if (key.size() != 17 || key[8] != kItemExtent) continue;
+      if (key.size() != 17 || key[8] != kExtent) continue;
       ASSIGN_OR_RETURN(ExtentItem e, parse_extent_item(key, value));
       if (live->insert(e.value.id).second && !repo.find_blob(e.value.id)) {
         return missing("data chunk", e.value.id);
@@ -439,15 +341,15 @@ struct LiveFs::Impl : NodeStore {
     return tree->put(inode_key(ino), encode_live_inode(inode));
   }
   Result<std::optional<Dirent>> get_dirent(uint64_t dir, std::string_view name) {
-    ASSIGN_OR_RETURN(std::optional<Bytes> value, tree->get(named_key(dir, kItemDirent, name)));
+    ASSIGN_OR_RETURN(std::optional<Bytes> value, tree->get(named_key(dir, kDirent, name)));
     if (!value) return std::optional<Dirent>();
     auto d = decode_dirent(*value);
     if (!d.is_ok()) return d.status().with_context("directory " + std::to_string(dir));
     return std::optional<Dirent>(*d);
   }
   Result<bool> dir_empty(uint64_t dir) {
-    ASSIGN_OR_RETURN(auto first, tree->lower_bound(item_prefix(dir, kItemDirent),
-                                                   item_prefix(dir, kItemDirent + 1)));
+    ASSIGN_OR_RETURN(auto first, tree->lower_bound(item_prefix(dir, kDirent),
+                                                   item_prefix(dir, kDirent + 1)));
     return !first.has_value();
   }
 
@@ -509,7 +411,7 @@ struct LiveFs::Impl : NodeStore {
   int finish_create(uint64_t dir, LiveInode& dir_inode, std::string_view name, uint64_t ino,
                     LiveInode& inode, LiveAttr* out) {
     if (inode.parent == 0) inode.parent = dir;  // a new inode (a link keeps its first parent)
-    Status st = tree->put(named_key(dir, kItemDirent, name),
+    Status st = tree->put(named_key(dir, kDirent, name),
                           encode_dirent(Dirent{ino, file_type(inode.mode)}));
     if (st.is_ok()) st = put_inode(ino, inode);
     if (is_dir(inode)) ++dir_inode.nlink;
@@ -571,7 +473,7 @@ struct LiveFs::Impl : NodeStore {
   // Removes the extents' bytes in [a, b), keeping the pieces outside it.
   // Returns how many bytes of extents went (for the inode's `allocated`).
   Result<uint64_t> drop_extents(uint64_t ino, uint64_t a, uint64_t b) {
-    const Bytes end = item_prefix(ino, kItemExtent + 1);
+    const Bytes end = item_prefix(ino, kExtent + 1);
     uint64_t pos = a;
     uint64_t dropped = 0;
     while (pos < b) {
@@ -616,7 +518,7 @@ struct LiveFs::Impl : NodeStore {
   // (ignoring dirty records) into pieces starting at output offset `at`.
   Status plan_extents(uint64_t ino, uint64_t offset, uint64_t length, uint64_t at,
                       std::vector<ReadPiece>* pieces) {
-    const Bytes end_key = item_prefix(ino, kItemExtent + 1);
+    const Bytes end_key = item_prefix(ino, kExtent + 1);
     uint64_t pos = offset;
     const uint64_t end = offset + length;
     while (pos < end) {
@@ -919,7 +821,7 @@ struct LiveFs::Impl : NodeStore {
     if (!opt.read_only) {
       // Files unlinked while open when the last session ended.
       std::vector<uint64_t> orphans;
-      RETURN_IF_ERROR(tree->scan(item_prefix(0, kItemOrphan), item_prefix(0, kItemOrphan + 1),
+      RETURN_IF_ERROR(tree->scan(item_prefix(0, kOrphan), item_prefix(0, kOrphan + 1),
                                  [&](ByteView key, ByteView) {
                                    if (key.size() == 17) orphans.push_back(read_be64(key.subspan(9)));
                                    return true;
@@ -1144,7 +1046,7 @@ int LiveFs::unlink(uint64_t parent, std::string_view name) {
   if (!found.is_ok()) return m.fail(found.status());
   if (!found->has_value()) return m.fail(Status::corruption("entry names a missing inode"));
   LiveInode inode = std::move(**found);
-  Status st = m.tree->erase(named_key(parent, kItemDirent, name)).status();
+  Status st = m.tree->erase(named_key(parent, kDirent, name)).status();
   m.touch_dir(dir);
   if (st.is_ok()) st = m.put_inode(parent, dir);
   if (st.is_ok()) st = m.drop_link((*d)->ino, inode);
@@ -1172,7 +1074,7 @@ int LiveFs::rmdir(uint64_t parent, std::string_view name) {
   if (!found.is_ok()) return m.fail(found.status());
   if (!found->has_value()) return m.fail(Status::corruption("entry names a missing inode"));
   LiveInode inode = std::move(**found);
-  Status st = m.tree->erase(named_key(parent, kItemDirent, name)).status();
+  Status st = m.tree->erase(named_key(parent, kDirent, name)).status();
   if (dir.nlink > 2) --dir.nlink;
   m.touch_dir(dir);
   if (st.is_ok()) st = m.put_inode(parent, dir);
@@ -1253,8 +1155,8 @@ int LiveFs::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
   // When both names are in one folder, src_dir and dst_dir are one inode.
   LiveInode& to_dir = parent == new_parent ? src_dir : dst_dir;
   if (flags & RENAME_EXCHANGE) {
-    st = m.tree->put(named_key(parent, kItemDirent, name), encode_dirent(*d));
-    if (st.is_ok()) st = m.tree->put(named_key(new_parent, kItemDirent, new_name), encode_dirent(s));
+    st = m.tree->put(named_key(parent, kDirent, name), encode_dirent(*d));
+    if (st.is_ok()) st = m.tree->put(named_key(new_parent, kDirent, new_name), encode_dirent(s));
     if (st.is_ok() && s.type == S_IFDIR) st = reparent(s.ino, src_dir, to_dir, new_parent);
     if (st.is_ok() && d->type == S_IFDIR) st = reparent(d->ino, to_dir, src_dir, parent);
     if (st.is_ok() && s.type != S_IFDIR) st = moved(s.ino, parent, new_parent);
@@ -1276,8 +1178,8 @@ int LiveFs::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
     } else if (s.type == S_IFDIR && parent != new_parent && dst_dir.nlink >= kMaxLinks) {
       return EMLINK;
     }
-    st = m.tree->erase(named_key(parent, kItemDirent, name)).status();
-    if (st.is_ok()) st = m.tree->put(named_key(new_parent, kItemDirent, new_name), encode_dirent(s));
+    st = m.tree->erase(named_key(parent, kDirent, name)).status();
+    if (st.is_ok()) st = m.tree->put(named_key(new_parent, kDirent, new_name), encode_dirent(s));
     if (st.is_ok() && victim && d->type == S_IFDIR && to_dir.nlink > 2) --to_dir.nlink;
     if (st.is_ok() && s.type == S_IFDIR) {
       st = reparent(s.ino, src_dir, to_dir, new_parent);
@@ -1300,7 +1202,7 @@ int LiveFs::list_dir(uint64_t ino, std::vector<LiveDirEntry>* out) {
   if (int e = m.load_dir(ino, &dir); e != 0) return e;
   out->clear();
   Status bad;
-  Status st = m.tree->scan(item_prefix(ino, kItemDirent), item_prefix(ino, kItemDirent + 1),
+  Status st = m.tree->scan(item_prefix(ino, kDirent), item_prefix(ino, kDirent + 1),
                            [&](ByteView key, ByteView value) {
                              auto d = decode_dirent(value);
                              if (!d.is_ok()) {
@@ -1497,7 +1399,7 @@ int LiveFs::setxattr(uint64_t ino, std::string_view name, ByteView value, int fl
   auto found = m.get_inode(ino);
   if (!found.is_ok()) return m.fail(found.status());
   if (!found->has_value()) return ENOENT;
-  const Bytes key = named_key(ino, kItemXattr, name);
+  const Bytes key = named_key(ino, kXattr, name);
   auto existing = m.tree->get(key);
   if (!existing.is_ok()) return m.fail(existing.status());
   if ((flags & XATTR_CREATE) && existing->has_value()) return EEXIST;
@@ -1516,7 +1418,7 @@ int LiveFs::getxattr(uint64_t ino, std::string_view name, Bytes* out) {
   auto found = m.get_inode(ino);
   if (!found.is_ok()) return m.fail(found.status());
   if (!found->has_value()) return ENOENT;
-  auto value = m.tree->get(named_key(ino, kItemXattr, name));
+  auto value = m.tree->get(named_key(ino, kXattr, name));
   if (!value.is_ok()) return m.fail(value.status());
   if (!value->has_value()) return ENODATA;
   *out = std::move(**value);
@@ -1530,7 +1432,7 @@ int LiveFs::listxattr(uint64_t ino, std::vector<std::string>* out) {
   if (!found.is_ok()) return m.fail(found.status());
   if (!found->has_value()) return ENOENT;
   out->clear();
-  Status st = m.tree->scan(item_prefix(ino, kItemXattr), item_prefix(ino, kItemXattr + 1),
+  Status st = m.tree->scan(item_prefix(ino, kXattr), item_prefix(ino, kXattr + 1),
                            [&](ByteView key, ByteView) {
                              out->emplace_back(as_chars(key.subspan(9)));
                              return true;
@@ -1546,7 +1448,7 @@ int LiveFs::removexattr(uint64_t ino, std::string_view name) {
   auto found = m.get_inode(ino);
   if (!found.is_ok()) return m.fail(found.status());
   if (!found->has_value()) return ENOENT;
-  auto erased = m.tree->erase(named_key(ino, kItemXattr, name));
+  auto erased = m.tree->erase(named_key(ino, kXattr, name));
   if (!erased.is_ok()) return m.fail(erased.status());
   if (!*erased) return ENODATA;
   LiveInode inode = std::move(**found);

@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -1052,6 +1054,285 @@ TEST(BTreeTest, EvictCleanKeepsDirtyNodesAndReloadsTheRest) {
   EXPECT_EQ(tree.stats().bytes_in_memory, 0u);
   EXPECT_EQ(contents(tree), model);
   EXPECT_EQ(*tree.commit(), *root) << "reloading is not a change";
+}
+
+// ---- diff_btrees.
+
+// One reported difference: key, value in A (nullopt: absent), value in B.
+struct KeyChange {
+  std::string key;
+  std::optional<std::string> a, b;
+  bool operator==(const KeyChange&) const = default;
+};
+std::ostream& operator<<(std::ostream& out, const KeyChange& c) {
+  return out << "{" << ::testing::PrintToString(c.key) << ": "
+             << (c.a ? ::testing::PrintToString(*c.a) : "absent") << " -> "
+             << (c.b ? ::testing::PrintToString(*c.b) : "absent") << "}";
+}
+
+// What diff_btrees reports, up to `limit` changes (it is told to stop there).
+std::vector<KeyChange> tree_diff(MemoryNodeStore& store, const ChunkId& a, const ChunkId& b,
+                                 size_t limit = SIZE_MAX) {
+  std::vector<KeyChange> out;
+  Status st = diff_btrees(store, a, b, [&](ByteView key, const Bytes* x, const Bytes* y) {
+    EXPECT_TRUE(x != nullptr || y != nullptr);
+    EXPECT_TRUE(out.empty() || out.back().key < string_of(key)) << "keys out of order";
+    KeyChange c{string_of(key), std::nullopt, std::nullopt};
+    if (x != nullptr) c.a = string_of(*x);
+    if (y != nullptr) c.b = string_of(*y);
+    EXPECT_NE(c.a, c.b) << "an unchanged key was reported";
+    out.push_back(std::move(c));
+    return out.size() < limit;
+  });
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  return out;
+}
+
+// The same from two std::maps: the oracle.
+std::vector<KeyChange> model_diff(const Model& a, const Model& b) {
+  std::vector<KeyChange> out;
+  auto x = a.begin();
+  auto y = b.begin();
+  while (x != a.end() || y != b.end()) {
+    if (y == b.end() || (x != a.end() && x->first < y->first)) {
+      out.push_back({x->first, x->second, std::nullopt});
+      ++x;
+    } else if (x == a.end() || y->first < x->first) {
+      out.push_back({y->first, std::nullopt, y->second});
+      ++y;
+    } else {
+      if (x->second != y->second) out.push_back({x->first, x->second, y->second});
+      ++x;
+      ++y;
+    }
+  }
+  return out;
+}
+
+// Every node id reachable from `root`, read straight from the store.
+std::set<ChunkId> reachable_nodes(const MemoryNodeStore& store, const ChunkId& root) {
+  std::set<ChunkId> out;
+  std::vector<ChunkId> stack{root};
+  while (!stack.empty()) {
+    const ChunkId id = stack.back();
+    stack.pop_back();
+    if (!out.insert(id).second) continue;
+    auto node = decode_btree_node(store.nodes.at(id));
+    EXPECT_TRUE(node.is_ok()) << node.status().to_string();
+    if (!node.is_ok()) continue;
+    for (const auto& child : node->children) stack.push_back(child.second);
+  }
+  return out;
+}
+
+// What diff_btrees may read: both roots (once) and every node the two versions
+// do not share.
+uint64_t expected_diff_loads(const MemoryNodeStore& store, const ChunkId& a, const ChunkId& b) {
+  if (a == b) return 0;
+  const std::set<ChunkId> in_a = reachable_nodes(store, a);
+  const std::set<ChunkId> in_b = reachable_nodes(store, b);
+  uint64_t loads = 0;
+  for (const ChunkId& id : in_a) loads += in_b.count(id) == 0 ? 1 : 0;
+  for (const ChunkId& id : in_b) loads += in_a.count(id) == 0 ? 1 : 0;
+  return loads + in_b.count(a) + in_a.count(b);
+}
+
+// Version after version of one tree, each changed from the one before by a
+// few keys, a few dozen, or thousands (random_step: puts, erases, erased
+// ranges); then random pairs of versions (near and far apart, both ways)
+// diffed against the two maps' diff, and the loads counted.
+void run_diff_differential(uint64_t seed) {
+  SCOPED_TRACE("seed " + std::to_string(seed) +
+               " (replay: LARES_TEST_SEED=" + std::to_string(seed) + ")");
+  SeededRandom random(seed);
+  const BTreeOptions options{256 + 64 * random.uniform(8)};
+  MemoryNodeStore store;
+  BTree tree(store, options);
+  std::vector<std::pair<ChunkId, Model>> versions;
+  Model model;
+  auto first = tree.commit();  // the empty tree is a version too
+  ASSERT_TRUE(first.is_ok());
+  versions.emplace_back(*first, model);
+  for (int v = 0; v < 24; ++v) {
+    const uint64_t kind = random.uniform(4);
+    const size_t steps = kind == 0 ? 1 + random.uniform(4) : kind == 1 ? 40 : 1500;
+    for (size_t i = 0; i < steps; ++i) {
+      if (kind == 0) {  // a few puts and erases only
+        const std::string key = pick_key(random, model);
+        if (random.uniform(3) == 0) {
+          ASSERT_TRUE(tree.erase(as_bytes(key)).is_ok());
+          model.erase(key);
+        } else {
+          model[key] = random_value(random);
+          put(tree, key, model[key]);
+        }
+      } else {
+        random_step(random, tree, model);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+    }
+    auto root = tree.commit();
+    ASSERT_TRUE(root.is_ok()) << root.status().to_string();
+    versions.emplace_back(*root, model);
+  }
+  ASSERT_GE(tree.stats().height, 3u) << "the tree never got deep";
+  for (int pair = 0; pair < 60; ++pair) {
+    const size_t i = random.uniform(versions.size());
+    const size_t j =
+        pair % 3 == 0 ? std::min(i + 1, versions.size() - 1) : random.uniform(versions.size());
+    SCOPED_TRACE("versions " + std::to_string(i) + " -> " + std::to_string(j));
+    const auto& [a, model_a] = versions[i];
+    const auto& [b, model_b] = versions[j];
+    const std::vector<KeyChange> expected = model_diff(model_a, model_b);
+    const uint64_t loads = store.loads;
+    ASSERT_EQ(tree_diff(store, a, b), expected);
+    EXPECT_EQ(store.loads - loads, expected_diff_loads(store, a, b));
+    if (expected.size() > 3) {  // stopping early reports a prefix
+      const size_t limit = 1 + random.uniform(expected.size() - 1);
+      EXPECT_EQ(tree_diff(store, a, b, limit),
+                std::vector<KeyChange>(expected.begin(), expected.begin() + limit));
+    }
+  }
+}
+
+TEST(BTreeDiffTest, MatchesAStdMapDiffBetweenRandomVersions) {
+  for (uint64_t seed : {uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{4}, test_seed()}) {
+    run_diff_differential(seed);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(BTreeDiffTest, ReadsOnlyTheNodesTheVersionsDoNotShare) {
+  MemoryNodeStore store;
+  const BTreeOptions options{512};
+  BTree tree(store, options);
+  Model model;
+  for (uint64_t i = 0; i < 20000; i += 2) {
+    model[be64_key(i)] = "value " + std::to_string(i);
+    put(tree, be64_key(i), model[be64_key(i)]);
+  }
+  const ChunkId a = *tree.commit();
+  const uint32_t height = tree.stats().height;
+  ASSERT_GE(height, 3u);
+  const uint64_t nodes = reachable_nodes(store, a).size();
+
+  // Nothing to compare: nothing read.
+  uint64_t loads = store.loads;
+  EXPECT_TRUE(tree_diff(store, a, a).empty());
+  EXPECT_EQ(store.loads, loads);
+
+  // One value changed in place: one path on each side.
+  model[be64_key(5000)] = "VALUE 5000";
+  put(tree, be64_key(5000), "VALUE 5000");
+  const ChunkId b = *tree.commit();
+  loads = store.loads;
+  EXPECT_EQ(tree_diff(store, a, b),
+            (std::vector<KeyChange>{{be64_key(5000), "value 5000", "VALUE 5000"}}));
+  EXPECT_EQ(store.loads - loads, 2 * height);
+
+  // Inserts that split leaves (and their parents) in one region, and erases
+  // that merge leaves in another: the shapes differ locally, and only the
+  // nodes that changed are read.
+  Model before = model;
+  for (uint64_t i = 8001; i < 8400; i += 2) {
+    model[be64_key(i)] = "new";
+    put(tree, be64_key(i), "new");
+  }
+  for (uint64_t i = 14000; i < 14600; i += 2) {
+    model.erase(be64_key(i));
+    ASSERT_TRUE(tree.erase(as_bytes(be64_key(i))).is_ok());
+  }
+  const ChunkId c = *tree.commit();
+  loads = store.loads;
+  EXPECT_EQ(tree_diff(store, b, c), model_diff(before, model));
+  const uint64_t reshaped_loads = store.loads - loads;
+  EXPECT_EQ(reshaped_loads, expected_diff_loads(store, b, c));
+  EXPECT_LT(reshaped_loads, nodes / 4) << nodes << " nodes in all";
+  loads = store.loads;
+  EXPECT_EQ(tree_diff(store, c, b).size(), model_diff(before, model).size());
+  EXPECT_EQ(store.loads - loads, reshaped_loads) << "the same both ways";
+}
+
+// Ascending inserts split a full root by moving only the new last slot out,
+// so the old root becomes the new root's first child: diffing the two reads
+// it once, not once per side.
+TEST(BTreeDiffTest, ARootThatBecameASubtreeIsReadOnce) {
+  MemoryNodeStore store;
+  const BTreeOptions options{256};
+  BTree tree(store, options);
+  Model model;
+  uint64_t next = 0;
+  auto append = [&] {
+    model[be64_key(next)] = "v";
+    put(tree, be64_key(next++), "v");
+  };
+  for (int i = 0; i < 200; ++i) append();
+  bool found = false;
+  for (int round = 0; round < 2000 && !found; ++round) {
+    const Model model_a = model;
+    const ChunkId a = *tree.commit();
+    append();
+    const ChunkId b = *tree.commit();
+    if (reachable_nodes(store, b).count(a) == 0) continue;
+    found = true;
+    const uint64_t loads = store.loads;
+    EXPECT_EQ(tree_diff(store, a, b), model_diff(model_a, model));
+    EXPECT_EQ(store.loads - loads, expected_diff_loads(store, a, b));
+    EXPECT_EQ(tree_diff(store, b, a), model_diff(model, model_a));
+  }
+  EXPECT_TRUE(found) << "no root split kept the old root whole";
+}
+
+TEST(BTreeDiffTest, DamagedNodesAreCorruptionNeverWrongKeys) {
+  const BTreeNodeImage left = leaf_image({{"a", "1"}, {"b", "2"}});
+  const BTreeNodeImage right = leaf_image({{"m", "3"}, {"n", "4"}});
+  struct Case {
+    const char* name;
+    std::vector<BTreeNodeImage> leaves;
+    std::vector<std::string> separators;
+    uint8_t root_level;
+    const char* reason;
+  };
+  const std::vector<Case> cases = {
+      {"wrong level", {left, right}, {"a", "m"}, 2, "level 0 under a node of level 2"},
+      {"separator below the first key", {left, right}, {"a", "l"}, 1, "separator"},
+      {"keys past the next separator",
+       {leaf_image({{"a", "1"}, {"z", "2"}}), right},
+       {"a", "m"},
+       1,
+       "past its parent's range"},
+      {"empty child", {BTreeNodeImage{}, right}, {"a", "m"}, 1, "no entries"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    MemoryNodeStore store;
+    const ChunkId good =
+        store_tree(store, {left, leaf_image({{"m", "3"}, {"n", "5"}})}, {"a", "m"});
+    const ChunkId bad = store_tree(store, c.leaves, c.separators, c.root_level);
+    for (const auto& [a, b] : {std::pair(good, bad), std::pair(bad, good)}) {
+      std::vector<std::string> seen;
+      Status st = diff_btrees(store, a, b, [&](ByteView key, const Bytes*, const Bytes*) {
+        seen.push_back(string_of(key));
+        return true;
+      });
+      expect_code(st, Code::kCorruption, c.reason);
+      EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    }
+  }
+  MemoryNodeStore store;
+  const ChunkId good = store_tree(store, {left, right}, {"a", "m"});
+  expect_code(diff_btrees(store, good, filled_id(9),
+                          [](ByteView, const Bytes*, const Bytes*) { return true; }),
+              Code::kNotFound, "no node");
+  store.damage = [](const ChunkId&, Bytes& bytes) {
+    bytes[0] = 9;  // the version
+    return Status::ok();
+  };
+  BTree empty(store);
+  const ChunkId empty_root = *empty.commit();
+  expect_code(diff_btrees(store, good, empty_root,
+                          [](ByteView, const Bytes*, const Bytes*) { return true; }),
+              Code::kFailedPrecondition, "version 9");
 }
 
 }  // namespace
