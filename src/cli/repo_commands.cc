@@ -8,8 +8,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "fs/backup.h"
 #include "fs/check.h"
 #include "fs/gc.h"
+#include "fs/live_space.h"
 #include "fs/live_diff.h"
 #include "objects/dir_store.h"
 #include "objects/prefix_store.h"
@@ -325,16 +328,38 @@ Result<ExitCode> snapshot_list(const Arguments& args) {
   ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
   ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/false, args));
   ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, r.repo->list_snapshots(ref.dataset));
+  // A live dataset's snapshots also show their space: what each references
+  // and what only it holds (what destroying it would free).
+  std::optional<DatasetSpace> space;
+  if (std::any_of(snaps.begin(), snaps.end(),
+                  [](const SnapshotRecord& s) { return s.layout == SnapshotLayout::kLive; })) {
+    ASSIGN_OR_RETURN(space, dataset_space(*r.repo, ref.dataset));
+  }
+  auto space_of = [&](const SnapshotRecord& s) -> const VersionSpace* {
+    if (!space || s.layout != SnapshotLayout::kLive) return nullptr;
+    auto it = space->snapshots.find(s.name);
+    return it == space->snapshots.end() ? nullptr : &it->second;
+  };
   if (args.json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& s : snaps) list.push_back(snapshot_json(s));
+    for (const auto& s : snaps) {
+      nlohmann::json j = snapshot_json(s);
+      j["layout"] = s.layout == SnapshotLayout::kLive ? "live" : "backup";
+      if (const VersionSpace* v = space_of(s)) {
+        j["referenced_bytes"] = v->referenced_bytes;
+        j["unique_bytes"] = v->unique_bytes;
+      }
+      list.push_back(std::move(j));
+    }
     print_json(list);
     return ExitCode::kOk;
   }
-  Table table({"NAME", "TIME", "FILES", "SIZE", "NEW", "SOURCE"});
+  Table table({"NAME", "TIME", "FILES", "SIZE", "NEW/UNIQUE", "SOURCE"});
   for (const auto& s : snaps) {
+    const VersionSpace* v = space_of(s);
     table.add_row({s.name, iso_time(s.time_ns), std::to_string(s.files), format_size(s.bytes),
-                   format_size(s.new_bytes_stored), s.source});
+                   format_size(v ? v->unique_bytes : s.new_bytes_stored),
+                   v ? "(live)" : s.source});
   }
   table.print(stdout);
   return ExitCode::kOk;

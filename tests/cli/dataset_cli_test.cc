@@ -146,6 +146,11 @@ TEST_F(DatasetCliTest, MountSnapshotRollbackClone) {
   RunResult snaps = lares("snapshot list tank/docs --json");
   ASSERT_EQ(snaps.exit_code, 0) << snaps.err;
   ASSERT_EQ(json_of(snaps).size(), 1u);
+  nlohmann::json monday = json_of(snaps)[0];
+  EXPECT_EQ(monday["layout"], "live");
+  // It alone holds the first draft and the notes (changed or gone since).
+  EXPECT_GT(monday["unique_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GE(monday["referenced_bytes"].get<uint64_t>(), monday["unique_bytes"].get<uint64_t>());
   // Not mounted: a snapshot straight in the repository.
   ASSERT_EQ(lares("snapshot create tank/docs@tuesday").exit_code, 0);
   RunResult rolled = lares("rollback tank/docs@monday");
