@@ -353,6 +353,15 @@ struct LiveFs::Impl : NodeStore {
     return !first.has_value();
   }
 
+  // Loads an inode: 0, ENOENT, or EIO (logged) when it cannot be read.
+  int load_inode(uint64_t ino, LiveInode* out) {
+    auto found = get_inode(ino);
+    if (!found.is_ok()) return fail(found.status());
+    if (!found->has_value()) return ENOENT;
+    *out = std::move(**found);
+    return 0;
+  }
+
   // Loads a directory inode for a change inside it: 0, or the errno.
   int load_dir(uint64_t dir, LiveInode* out) {
     auto inode = get_inode(dir);
@@ -920,10 +929,8 @@ int LiveFs::setattr(uint64_t ino, const SetAttr& c, LiveAttr* out) {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
   if (m.opt.read_only) return EROFS;
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
-  LiveInode inode = std::move(**found);
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   const int64_t t = m.now();
   if (c.set_size) {
     if (is_dir(inode)) return EISDIR;
@@ -1019,10 +1026,8 @@ int LiveFs::link(uint64_t ino, uint64_t new_parent, std::string_view new_name, L
   std::lock_guard lock(m.mu);
   LiveInode dir;
   if (int e = m.prepare_create(new_parent, new_name, &dir); e != 0) return e;
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
-  LiveInode inode = std::move(**found);
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   if (is_dir(inode)) return EPERM;
   if (inode.nlink == 0) return ENOENT;
   if (inode.nlink >= kMaxLinks) return EMLINK;
@@ -1247,10 +1252,8 @@ int LiveFs::read(uint64_t ino, uint64_t offset, uint64_t size, Bytes* out) {
   std::vector<Impl::ReadPiece> pieces;
   {
     std::lock_guard lock(m.mu);
-    auto found = m.get_inode(ino);
-    if (!found.is_ok()) return m.fail(found.status());
-    if (!found->has_value()) return ENOENT;
-    const LiveInode& inode = **found;
+    LiveInode inode;
+    if (int e = m.load_inode(ino, &inode); e != 0) return e;
     if (is_dir(inode)) return EISDIR;
     if (!is_reg(inode)) return EINVAL;
     if (offset >= inode.size) {
@@ -1304,10 +1307,8 @@ int LiveFs::write(uint64_t ino, uint64_t offset, ByteView data, bool append,
     m.room_cv.wait_for(lock, std::chrono::milliseconds(100),
                        [&] { return m.dirty_bytes <= m.opt.dirty_max_bytes; });
   }
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
-  LiveInode inode = std::move(**found);
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   if (is_dir(inode)) return EISDIR;
   if (!is_reg(inode)) return EINVAL;
   if (append) offset = inode.size;
@@ -1347,10 +1348,8 @@ int LiveFs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) 
   if (m.opt.read_only) return EROFS;
   if (length == 0) return EINVAL;
   if (offset > kMaxFileSize || length > kMaxFileSize - offset) return EFBIG;
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
-  LiveInode inode = std::move(**found);
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   if (is_dir(inode)) return EISDIR;
   if (!is_reg(inode)) return ENODEV;
   const uint64_t end = offset + length;
@@ -1396,15 +1395,13 @@ int LiveFs::setxattr(uint64_t ino, std::string_view name, ByteView value, int fl
       !name.starts_with("security.")) {
     return EOPNOTSUPP;
   }
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   const Bytes key = named_key(ino, kXattr, name);
   auto existing = m.tree->get(key);
   if (!existing.is_ok()) return m.fail(existing.status());
   if ((flags & XATTR_CREATE) && existing->has_value()) return EEXIST;
   if ((flags & XATTR_REPLACE) && !existing->has_value()) return ENODATA;
-  LiveInode inode = std::move(**found);
   inode.ctime_ns = m.now();
   Status st = m.tree->put(key, value);
   if (st.is_ok()) st = m.put_inode(ino, inode);
@@ -1415,9 +1412,8 @@ int LiveFs::getxattr(uint64_t ino, std::string_view name, Bytes* out) {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
   if (name.empty() || name.size() > kMaxXattrNameBytes) return ERANGE;
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   auto value = m.tree->get(named_key(ino, kXattr, name));
   if (!value.is_ok()) return m.fail(value.status());
   if (!value->has_value()) return ENODATA;
@@ -1428,9 +1424,8 @@ int LiveFs::getxattr(uint64_t ino, std::string_view name, Bytes* out) {
 int LiveFs::listxattr(uint64_t ino, std::vector<std::string>* out) {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   out->clear();
   Status st = m.tree->scan(item_prefix(ino, kXattr), item_prefix(ino, kXattr + 1),
                            [&](ByteView key, ByteView) {
@@ -1445,13 +1440,11 @@ int LiveFs::removexattr(uint64_t ino, std::string_view name) {
   std::lock_guard lock(m.mu);
   if (m.opt.read_only) return EROFS;
   if (name.empty() || name.size() > kMaxXattrNameBytes) return ERANGE;
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   auto erased = m.tree->erase(named_key(ino, kXattr, name));
   if (!erased.is_ok()) return m.fail(erased.status());
   if (!*erased) return ENODATA;
-  LiveInode inode = std::move(**found);
   inode.ctime_ns = m.now();
   Status st = m.put_inode(ino, inode);
   return st.is_ok() ? 0 : m.fail(st);
@@ -1463,10 +1456,8 @@ int LiveFs::import_extent(uint64_t ino, uint64_t offset, const ChunkId& id, uint
   if (m.opt.read_only) return EROFS;
   if (length == 0) return EINVAL;
   if (offset > kMaxFileSize || length > kMaxFileSize - offset) return EFBIG;
-  auto found = m.get_inode(ino);
-  if (!found.is_ok()) return m.fail(found.status());
-  if (!found->has_value()) return ENOENT;
-  LiveInode inode = std::move(**found);
+  LiveInode inode;
+  if (int e = m.load_inode(ino, &inode); e != 0) return e;
   if (!is_reg(inode)) return EINVAL;
   m.drop_dirty(ino, offset / m.recordsize());  // imports come before any write
   auto dropped = m.drop_extents(ino, offset, offset + length);

@@ -17,7 +17,7 @@
 
 #include "fs/dataset.h"
 #include "fs/gc.h"
-#include "testing/repo_fixture.h"
+#include "testing/live_fixture.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -29,33 +29,14 @@
 namespace lares {
 namespace {
 
-using testing::FolderRepoTest;
 
 constexpr Caller kRoot{0, 0};
 
 Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
-class LiveFsTest : public FolderRepoTest {
+class LiveFsTest : public testing::LiveDatasetTest {
  protected:
-  void SetUp() override {
-    FolderRepoTest::SetUp();
-    datasets_ = std::make_unique<DatasetStore>(*repo_);
-    DatasetHead head;
-    head.name = "live";
-    head.recordsize = 4096;  // small records: many of them in small tests
-    ASSERT_TRUE(datasets_->create(head).is_ok());
-    open_fs();
-  }
-
-  void open_fs(LiveOptions options = {}) {
-    fs_.reset();
-    if (options.txg_interval_ms == LiveOptions{}.txg_interval_ms) options.txg_interval_ms = 60000;
-    auto head = datasets_->load("live");
-    ASSERT_TRUE(head.is_ok()) << head.status().to_string();
-    auto fs = LiveFs::open(*repo_, *datasets_, *head, options);
-    ASSERT_TRUE(fs.is_ok()) << fs.status().to_string();
-    fs_ = std::move(*fs);
-  }
+  LiveFsTest() : LiveDatasetTest(4096) {}  // small records: many of them in small tests
 
   // Closes everything and opens the repository again, as a new process.
   void reopen_all() {
@@ -101,9 +82,6 @@ class LiveFsTest : public FolderRepoTest {
     for (auto& e : entries) out.push_back(e.name);
     return out;
   }
-
-  std::unique_ptr<DatasetStore> datasets_;
-  std::unique_ptr<LiveFs> fs_;
 };
 
 TEST_F(LiveFsTest, NewDatasetHasAnEmptyRootFolder) {

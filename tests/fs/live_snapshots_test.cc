@@ -9,7 +9,7 @@
 
 #include <set>
 
-#include "testing/repo_fixture.h"
+#include "testing/live_fixture.h"
 
 namespace lares {
 namespace {
@@ -18,19 +18,10 @@ constexpr int64_t kHour = int64_t{3600} * 1000000000;
 // 2026-11-02 00:00:00 UTC, a Monday.
 constexpr int64_t kStart = int64_t{1793577600} * 1000000000;
 
-class LiveSnapshotsTest : public testing::FolderRepoTest {
+class LiveSnapshotsTest : public testing::LiveDatasetTest {
  protected:
   void SetUp() override {
-    FolderRepoTest::SetUp();
-    datasets_ = std::make_unique<DatasetStore>(*repo_);
-    DatasetHead head;
-    head.name = "live";
-    ASSERT_TRUE(datasets_->create(head).is_ok());
-    LiveOptions options;
-    options.txg_interval_ms = 60000;
-    auto fs = LiveFs::open(*repo_, *datasets_, *datasets_->load("live"), options);
-    ASSERT_TRUE(fs.is_ok()) << fs.status().to_string();
-    fs_ = std::move(*fs);
+    LiveDatasetTest::SetUp();
     LiveAttr a;
     ASSERT_EQ(fs_->mknod(kRootIno, "f", S_IFREG | 0644, 0, Caller{}, &a), 0);
     file_ = a.ino;
@@ -47,8 +38,6 @@ class LiveSnapshotsTest : public testing::FolderRepoTest {
     return out;
   }
 
-  std::unique_ptr<DatasetStore> datasets_;
-  std::unique_ptr<LiveFs> fs_;
   uint64_t file_ = 0;
 };
 

@@ -13,7 +13,7 @@
 #include "fs/gc.h"
 #include "fs/live_fs.h"
 #include "fs/live_snapshots.h"
-#include "testing/repo_fixture.h"
+#include "testing/live_fixture.h"
 
 namespace lares {
 namespace {
@@ -25,20 +25,8 @@ std::string random_text(size_t size, uint64_t seed) {
   return out;
 }
 
-class LiveSpaceTest : public testing::FolderRepoTest {
+class LiveSpaceTest : public testing::LiveDatasetTest {
  protected:
-  void SetUp() override {
-    FolderRepoTest::SetUp();
-    datasets_ = std::make_unique<DatasetStore>(*repo_);
-    DatasetHead head;
-    head.name = "live";
-    ASSERT_TRUE(datasets_->create(head).is_ok());
-    LiveOptions options;
-    options.txg_interval_ms = 60000;
-    auto fs = LiveFs::open(*repo_, *datasets_, *datasets_->load("live"), options);
-    ASSERT_TRUE(fs.is_ok()) << fs.status().to_string();
-    fs_ = std::move(*fs);
-  }
   uint64_t make_file(const std::string& name, const std::string& content) {
     LiveAttr a;
     EXPECT_EQ(fs_->mknod(kRootIno, name, S_IFREG | 0644, 0, Caller{}, &a), 0);
@@ -64,9 +52,6 @@ class LiveSpaceTest : public testing::FolderRepoTest {
     auto report = collect_garbage(*repo_, options);
     ASSERT_TRUE(report.is_ok()) << report.status().to_string();
   }
-
-  std::unique_ptr<DatasetStore> datasets_;
-  std::unique_ptr<LiveFs> fs_;
 };
 
 TEST_F(LiveSpaceTest, DestroyingASnapshotFreesExactlyItsUniqueBytes) {
