@@ -559,12 +559,21 @@ Result<ExitCode> umount_command(const Arguments& args) {
   return ExitCode::kOk;
 }
 
-Result<ExitCode> snapshot_create(const Arguments& args) {
+namespace {
+// <pool>/<dataset>@<snapshot>, and where the dataset is mounted ("" if not).
+Result<std::pair<DatasetRef, std::string>> snapshot_target(const Arguments& args) {
   ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
   if (ref.snapshot.empty()) {
     return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
   }
   const std::string at = find_mountpoint(fsname_of(ref));
+  return std::make_pair(ref, at);
+}
+}  // namespace
+
+Result<ExitCode> snapshot_create(const Arguments& args) {
+  ASSIGN_OR_RETURN(auto target, snapshot_target(args));
+  const auto& [ref, at] = target;
   if (!at.empty()) {
     const std::string dir = at + "/.lares/snapshots/" + ref.snapshot;
     if (::mkdir(dir.c_str(), 0755) != 0) return Status::from_errno(errno, "snapshot via " + dir);
@@ -579,11 +588,8 @@ Result<ExitCode> snapshot_create(const Arguments& args) {
 }
 
 Result<ExitCode> snapshot_destroy(const Arguments& args) {
-  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
-  if (ref.snapshot.empty()) {
-    return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
-  }
-  const std::string at = find_mountpoint(fsname_of(ref));
+  ASSIGN_OR_RETURN(auto target, snapshot_target(args));
+  const auto& [ref, at] = target;
   if (!at.empty()) {
     const std::string dir = at + "/.lares/snapshots/" + ref.snapshot;
     if (::rmdir(dir.c_str()) != 0) return Status::from_errno(errno, "destroy via " + dir);

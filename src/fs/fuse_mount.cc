@@ -267,6 +267,7 @@ struct FuseServer {
   void read(fuse_req_t req, size_t size, off_t offset, fuse_file_info* fi);
   void write(fuse_req_t req, const char* data, size_t size, off_t offset, fuse_file_info* fi);
   void release(fuse_req_t req, fuse_file_info* fi);
+  void attach_file(fuse_file_info* fi, LiveFs* fs, uint64_t ino);
   void fsync(fuse_req_t req, fuse_ino_t ino, int datasync);
   void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   int list_control_dir(uint64_t local_ino, DirHandle* out);
@@ -636,6 +637,18 @@ void FuseServer::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fus
 
 // ---- files ----
 
+// Gives an opened file its handle (which LiveFs, which inode, O_APPEND).
+void FuseServer::attach_file(fuse_file_info* fi, LiveFs* fs, uint64_t ino) {
+  auto handle = std::make_unique<FileHandle>();
+  handle->fs = fs;
+  handle->ino = ino;
+  handle->append = (fi->flags & O_APPEND) != 0;
+  fi->fh = handles.add(std::move(handle));
+  // Every write goes through this mount (no writeback cache: write-through),
+  // so pages cached from an earlier open are still true.
+  fi->keep_cache = 1;
+}
+
 void FuseServer::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Node node;
   if (int err = resolve(ino, &node); err != 0) return (void)fuse_reply_err(req, err);
@@ -645,14 +658,7 @@ void FuseServer::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (int err = node.fs->open(node.ino, fi->flags); err != 0) {
     return (void)fuse_reply_err(req, err);
   }
-  auto handle = std::make_unique<FileHandle>();
-  handle->fs = node.fs;
-  handle->ino = node.ino;
-  handle->append = (fi->flags & O_APPEND) != 0;
-  fi->fh = handles.add(std::move(handle));
-  // Every write goes through this mount (no writeback cache: write-through),
-  // so pages cached from an earlier open are still true.
-  fi->keep_cache = 1;
+  attach_file(fi, node.fs, node.ino);
   if (fuse_reply_open(req, fi) != 0) {  // interrupted: the kernel holds no handle
     handles.take<FileHandle>(fi);
     node.fs->release(node.ino);
@@ -680,12 +686,7 @@ void FuseServer::create(fuse_req_t req, fuse_ino_t parent, const char* name, mod
     dir.fs->forget(attr.ino, 1);
     return (void)fuse_reply_err(req, err);
   }
-  auto handle = std::make_unique<FileHandle>();
-  handle->fs = dir.fs;
-  handle->ino = attr.ino;
-  handle->append = (fi->flags & O_APPEND) != 0;
-  fi->fh = handles.add(std::move(handle));
-  fi->keep_cache = 1;
+  attach_file(fi, dir.fs, attr.ino);
   fuse_entry_param entry{};
   entry.ino = kernel_ino(dir.view, attr.ino);
   entry.generation = attr.inode.generation;
