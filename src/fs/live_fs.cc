@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <ctime>
 #include <list>
@@ -47,6 +48,9 @@ constexpr uint64_t kMaxFileSize = uint64_t{1} << 50;  // 1 PiB
 constexpr uint64_t kSpaceReserve = uint64_t{64} << 20;
 constexpr auto kSpaceRefresh = std::chrono::seconds(2);
 constexpr const char* kReservedRootName = ".lares";
+constexpr size_t kAheadQueueMax = 64;         // blobs waiting to be read ahead
+constexpr int kAheadThreads = 2;
+constexpr size_t kReadersTracked = 4096;      // files whose last read end is kept
 
 int64_t realtime_ns() {
   timespec ts{};
@@ -257,6 +261,7 @@ struct LiveFs::Impl : NodeStore {
 
   Impl(Repository& r, DatasetStore& d, const LiveOptions& o)
       : repo(r), datasets(d), opt(o), cache(o.record_cache_bytes), workers(2) {}
+  ~Impl() override { stop_ahead(); }  // also when start() failed
 
   Repository& repo;
   DatasetStore& datasets;
@@ -284,6 +289,16 @@ struct LiveFs::Impl : NodeStore {
 
   // Repository::flush must not overlap add_blob or load_blob.
   std::shared_mutex repo_mu;
+
+  // Read-ahead: the blobs after a sequential reader's position are loaded
+  // into the cache by a background thread while the reader copies the
+  // current ones (decryption and pool reads overlap the FUSE round trips).
+  std::unordered_map<uint64_t, uint64_t> last_read_end;  // GUARDED_BY(mu)
+  std::mutex ahead_mu;
+  std::condition_variable ahead_cv;
+  std::deque<ChunkId> ahead_queue;  // GUARDED_BY(ahead_mu)
+  bool ahead_stop = false;          // GUARDED_BY(ahead_mu)
+  std::vector<std::thread> ahead_threads;  // one per core here: loading is CPU-bound
 
   std::mutex sync_mu;  // one sync at a time
   std::mutex wake_mu;
@@ -652,6 +667,46 @@ struct LiveFs::Impl : NodeStore {
     return Status::ok();
   }
 
+  // ---- read-ahead ----
+  void ahead_loop() {
+    std::unique_lock lock(ahead_mu);
+    for (;;) {
+      ahead_cv.wait(lock, [&] { return ahead_stop || !ahead_queue.empty(); });
+      if (ahead_stop) return;
+      const ChunkId id = ahead_queue.front();
+      ahead_queue.pop_front();
+      lock.unlock();
+      (void)load_data(id);  // into the cache; a failure shows when it is read
+      lock.lock();
+    }
+  }
+  void stop_ahead() {
+    {
+      std::lock_guard lock(ahead_mu);
+      ahead_stop = true;
+    }
+    ahead_cv.notify_all();
+    for (auto& t : ahead_threads) t.join();
+    ahead_threads.clear();
+  }
+  // Queues the blobs of the committed extents in [from, from + window) of
+  // `ino` that are neither cached nor in flight. REQUIRES: mu.
+  void read_ahead(uint64_t ino, uint64_t from, uint64_t size) {
+    const uint64_t window = std::max<uint64_t>(uint64_t{4} << 20, 4 * uint64_t{recordsize()});
+    if (from >= size) return;
+    std::vector<ReadPiece> pieces;
+    if (!plan_extents(ino, from, std::min(window, size - from), 0, &pieces).is_ok()) return;
+    attach_pending(pieces);
+    std::lock_guard lock(ahead_mu);
+    for (const ReadPiece& p : pieces) {
+      if (!p.blob || p.pending || ahead_queue.size() >= kAheadQueueMax) continue;
+      if (std::find(ahead_queue.begin(), ahead_queue.end(), p.id) != ahead_queue.end()) continue;
+      if (cache.get(p.id)) continue;
+      ahead_queue.push_back(p.id);
+    }
+    ahead_cv.notify_one();
+  }
+
   // ---- space ----
   SpaceInfo space() {
     if (!opt.space) return SpaceInfo{uint64_t{1} << 50, uint64_t{1} << 50};
@@ -805,6 +860,7 @@ struct LiveFs::Impl : NodeStore {
 
   // ---- open ----
   Status start(DatasetHead head) {
+    for (int i = 0; i < kAheadThreads; ++i) ahead_threads.emplace_back([this] { ahead_loop(); });
     head_ = head;
     committed_ = head;
     if (head.root) {
@@ -859,6 +915,7 @@ Result<std::unique_ptr<LiveFs>> LiveFs::open(Repository& repo, DatasetStore& dat
 
 LiveFs::~LiveFs() {
   if (!impl_) return;
+  impl_->stop_ahead();
   if (impl_->sync_thread.joinable()) {
     {
       std::lock_guard lock(impl_->wake_mu);
@@ -1289,6 +1346,13 @@ int LiveFs::read(uint64_t ino, uint64_t offset, uint64_t size, Bytes* out) {
       pos = stop;
     }
     m.attach_pending(pieces);
+    // A read that starts where the last one ended is sequential: read ahead.
+    if (m.last_read_end.size() >= kReadersTracked) m.last_read_end.clear();
+    auto [last, fresh] = m.last_read_end.try_emplace(ino, end);
+    if (!fresh) {
+      if (last->second == offset) m.read_ahead(ino, end, inode.size);
+      last->second = end;
+    }
   }
   Status st = m.fill_pieces(pieces, out->data());
   return st.is_ok() ? 0 : m.fail(st.with_context("inode " + std::to_string(ino)));
