@@ -51,44 +51,8 @@ std::string mount_fsname(const DatasetRef& ref) {
   return fsname_of(ref) + (ref.snapshot.empty() ? "" : "@" + ref.snapshot);
 }
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape_mountinfo(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 3 < text.size()) {
-      const std::string digits = text.substr(i + 1, 3);
-      if (digits.size() == 3 && digits.find_first_not_of("01234567") == std::string::npos) {
-        out += static_cast<char>(std::stoi(digits, nullptr, 8));
-        i += 3;
-        continue;
-      }
-    }
-    out += text[i];
-  }
-  return out;
-}
-
-// Where the dataset is mounted, or "" when it is not.
-std::string find_mountpoint(const std::string& fsname) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // ... mountpoint(5th) ... " - " fstype source options
-    std::istringstream fields(line);
-    std::vector<std::string> f;
-    std::string word;
-    while (fields >> word) f.push_back(word);
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 5 || dash == f.end() || dash + 2 >= f.end()) continue;
-    const std::string fstype = *(dash + 1);
-    const std::string source = unescape_mountinfo(*(dash + 2));
-    if (fstype.rfind("fuse", 0) == 0 && source == fsname) return unescape_mountinfo(f[4]);
-  }
-  return "";
-}
-
 Status refuse_if_mounted(const DatasetRef& ref, const std::string& what) {
-  const std::string at = find_mountpoint(fsname_of(ref));
+  const std::string at = find_lares_mount(fsname_of(ref));
   if (at.empty()) return Status::ok();
   return Status::busy(ref.repo + "/" + ref.dataset + " is mounted at " + at + "; 'lares umount " +
                       at + "' first, then " + what);
@@ -381,7 +345,7 @@ Result<ExitCode> dataset_list(const Arguments& args) {
     for (const auto& s : snaps) by_dataset[s.dataset].push_back(&s);
     for (const auto& h : heads) {
       const std::string full = where + "/" + h.name;
-      const std::string at = find_mountpoint("lares:" + full);
+      const std::string at = find_lares_mount("lares:" + full);
       ASSIGN_OR_RETURN(DatasetSpace space, dataset_space(*r.repo, h.name));
       list.push_back({{"name", full},
                       {"kind", "live"},
@@ -566,7 +530,7 @@ Result<std::pair<DatasetRef, std::string>> snapshot_target(const Arguments& args
   if (ref.snapshot.empty()) {
     return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
   }
-  const std::string at = find_mountpoint(fsname_of(ref));
+  const std::string at = find_lares_mount(fsname_of(ref));
   return std::make_pair(ref, at);
 }
 }  // namespace

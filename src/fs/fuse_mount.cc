@@ -1149,19 +1149,9 @@ std::string unescape_mountinfo(std::string_view field) {
 // The filesystem type mounted at `path` ("fuse.lares"), or "" when nothing is.
 // The last match wins: it is the mount on top.
 std::string mounted_type(const std::string& path) {
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
   std::string type;
-  while (std::getline(mountinfo, line)) {
-    // id parent major:minor root mountpoint options [optional...] - type source ...
-    std::istringstream fields(line);
-    std::string id, parent, device, root, mountpoint, word;
-    fields >> id >> parent >> device >> root >> mountpoint;
-    while (fields >> word && word != "-") {
-    }
-    std::string fs_type;
-    fields >> fs_type;
-    if (unescape_mountinfo(mountpoint) == path) type = fs_type;
+  for (const MountEntry& m : read_mounts()) {
+    if (m.mountpoint == path) type = m.fs_type;
   }
   return type;
 }
@@ -1186,6 +1176,34 @@ Status run_fusermount_unmount(const std::string& path) {
 }
 
 }  // namespace
+
+std::vector<MountEntry> read_mounts() {
+  std::vector<MountEntry> out;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mountinfo, line)) {
+    // id parent major:minor root mountpoint options [optional...] - type source ...
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mountpoint, word;
+    fields >> id >> parent >> device >> root >> mountpoint;
+    while (fields >> word && word != "-") {
+    }
+    MountEntry entry;
+    fields >> entry.fs_type >> entry.source;
+    if (mountpoint.empty() || entry.fs_type.empty()) continue;
+    entry.mountpoint = unescape_mountinfo(mountpoint);
+    entry.source = unescape_mountinfo(entry.source);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::string find_lares_mount(const std::string& fsname) {
+  for (const MountEntry& m : read_mounts()) {
+    if (m.fs_type.rfind("fuse", 0) == 0 && m.source == fsname) return m.mountpoint;
+  }
+  return "";
+}
 
 Status unmount(const std::string& mountpoint) {
   std::error_code ec;

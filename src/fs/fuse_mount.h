@@ -77,6 +77,16 @@ class FuseMount {
   std::unique_ptr<Impl> impl_;
 };
 
+// One line of /proc/self/mountinfo (escapes undone).
+struct MountEntry {
+  std::string mountpoint;
+  std::string fs_type;  // "fuse.lares" for a Lares mount
+  std::string source;   // the fsname: "lares:<repo>/<dataset>[@<snapshot>]"
+};
+std::vector<MountEntry> read_mounts();
+// Where a FUSE mount of `fsname` is, or "" when there is none.
+std::string find_lares_mount(const std::string& fsname);
+
 // Unmounts a Lares mount at `mountpoint` (umount2, or fusermount3 -u when
 // not root). kNotFound when nothing is mounted there.
 Status unmount(const std::string& mountpoint);
