@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <optional>
@@ -51,8 +53,62 @@ std::string mount_fsname(const DatasetRef& ref) {
   return fsname_of(ref) + (ref.snapshot.empty() ? "" : "@" + ref.snapshot);
 }
 
+// A mountpoint as the kernel records it in /proc/self/mountinfo: the parent
+// folder resolved (symlinks, "..") and the last name kept, so that a dead
+// FUSE mount (whose root cannot be stat'ed) still resolves.
+std::string canonical_mountpoint(const std::string& path) {
+  std::string abs = absolute_path(path);
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  const size_t slash = abs.rfind('/');
+  const std::string parent = slash == 0 ? "/" : abs.substr(0, slash);
+  char resolved[PATH_MAX];
+  if (::realpath(parent.c_str(), resolved) == nullptr) return abs;
+  const std::string base(resolved);
+  return (base == "/" ? "" : base) + abs.substr(slash);
+}
+
+// $LARES_HOME/run/mount-<hash>.pid names the process serving a mountpoint
+// ("<pid>\n<fsname>\n"), so `lares umount` can wait until it has committed
+// and let go of the pool, and so that commands find the mounts of their own
+// pools: pool names are unique within one LARES_HOME, not on the machine.
+std::string pid_file_for(const std::string& mountpoint) {
+  char name[64];
+  std::snprintf(name, sizeof name, "mount-%016zx.pid", std::hash<std::string>{}(mountpoint));
+  return lares_home() + "/run/" + name;
+}
+
+struct MountRecord {
+  pid_t pid = 0;
+  std::string fsname;
+};
+
+MountRecord read_mount_record(const std::string& mountpoint) {
+  MountRecord rec;
+  auto text = read_file(pid_file_for(mountpoint));
+  if (!text.is_ok()) return rec;
+  std::istringstream in{std::string(as_chars(*text))};
+  std::string pid_line;
+  std::getline(in, pid_line);
+  std::getline(in, rec.fsname);
+  rec.pid = static_cast<pid_t>(std::atol(pid_line.c_str()));
+  return rec;
+}
+
+// Where this LARES_HOME has `ref`'s dataset mounted ("" when it has not): a
+// FUSE mount with its fsname whose pid file here names the same fsname. A
+// same-named pool of another LARES_HOME is not ours to snapshot through.
+std::string mount_of(const DatasetRef& ref) {
+  const std::string fsname = fsname_of(ref);
+  for (const MountEntry& m : read_mounts()) {
+    if (m.fs_type.rfind("fuse", 0) != 0 || m.source != fsname) continue;
+    const MountRecord rec = read_mount_record(m.mountpoint);
+    if (rec.pid > 0 && rec.fsname == fsname && ::kill(rec.pid, 0) == 0) return m.mountpoint;
+  }
+  return "";
+}
+
 Status refuse_if_mounted(const DatasetRef& ref, const std::string& what) {
-  const std::string at = find_lares_mount(fsname_of(ref));
+  const std::string at = mount_of(ref);
   if (at.empty()) return Status::ok();
   return Status::busy(ref.repo + "/" + ref.dataset + " is mounted at " + at + "; 'lares umount " +
                       at + "' first, then " + what);
@@ -87,13 +143,6 @@ std::function<SpaceInfo()> space_function(OpenRepo& r, const std::string& where)
   };
 }
 
-// $LARES_HOME/run/mount-<hash>.pid names the process serving a mountpoint,
-// so `lares umount` can wait until it has committed and let go of the pool.
-std::string pid_file_for(const std::string& mountpoint) {
-  char name[64];
-  std::snprintf(name, sizeof name, "mount-%016zx.pid", std::hash<std::string>{}(mountpoint));
-  return lares_home() + "/run/" + name;
-}
 
 // Ctrl-C, SIGTERM and SIGHUP end a mount cleanly (commit, unmount). They are
 // blocked in every thread, and one thread waits for them and asks the mount
@@ -241,7 +290,7 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
     auto_snapshots.emplace(*r.repo, **fs);  // a live dataset (not a backup), read-write
   }
   MountOptions mount_options;
-  mount_options.mountpoint = absolute_path(args.mountpoint);
+  mount_options.mountpoint = canonical_mountpoint(args.mountpoint);
   mount_options.fsname = mount_fsname(ref);
   mount_options.allow_other = args.allow_other;
   auto mount = FuseMount::mount(**fs, &snapshots, mount_options);
@@ -249,7 +298,8 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
   signals.watch(mount->get());
   const std::string pid_file = pid_file_for(mount_options.mountpoint);
   if (make_dirs(lares_home() + "/run").is_ok()) {
-    (void)write_file_atomic(pid_file, as_bytes(std::to_string(::getpid()) + "\n"));
+    (void)write_file_atomic(
+        pid_file, as_bytes(std::to_string(::getpid()) + "\n" + mount_options.fsname + "\n"));
   }
   ready(Status::ok());
   Status st = (*mount)->run();
@@ -345,7 +395,7 @@ Result<ExitCode> dataset_list(const Arguments& args) {
     for (const auto& s : snaps) by_dataset[s.dataset].push_back(&s);
     for (const auto& h : heads) {
       const std::string full = where + "/" + h.name;
-      const std::string at = find_lares_mount("lares:" + full);
+      const std::string at = mount_of(DatasetRef{where, h.name, ""});
       ASSIGN_OR_RETURN(DatasetSpace space, dataset_space(*r.repo, h.name));
       list.push_back({{"name", full},
                       {"kind", "live"},
@@ -499,12 +549,8 @@ bool lares_running(pid_t pid) {
 }  // namespace
 
 Result<ExitCode> umount_command(const Arguments& args) {
-  const std::string mountpoint = absolute_path(args.mountpoint);
-  const std::string pid_file = pid_file_for(mountpoint);
-  pid_t server = 0;
-  if (auto text = read_file(pid_file); text.is_ok()) {
-    server = static_cast<pid_t>(std::atol(std::string(as_chars(*text)).c_str()));
-  }
+  const std::string mountpoint = canonical_mountpoint(args.mountpoint);
+  const pid_t server = read_mount_record(mountpoint).pid;
   RETURN_IF_ERROR(unmount(mountpoint));
   // The serving process commits what is left and exits: wait for it, so
   // that when this returns the data is durable and the pool free again.
@@ -530,7 +576,7 @@ Result<std::pair<DatasetRef, std::string>> snapshot_target(const Arguments& args
   if (ref.snapshot.empty()) {
     return Status::invalid_argument("name the snapshot: <pool>/<dataset>@<snapshot>");
   }
-  const std::string at = find_lares_mount(fsname_of(ref));
+  const std::string at = mount_of(ref);
   return std::make_pair(ref, at);
 }
 }  // namespace

@@ -1198,13 +1198,6 @@ std::vector<MountEntry> read_mounts() {
   return out;
 }
 
-std::string find_lares_mount(const std::string& fsname) {
-  for (const MountEntry& m : read_mounts()) {
-    if (m.fs_type.rfind("fuse", 0) == 0 && m.source == fsname) return m.mountpoint;
-  }
-  return "";
-}
-
 Status unmount(const std::string& mountpoint) {
   std::error_code ec;
   const std::filesystem::path absolute = std::filesystem::absolute(mountpoint, ec);

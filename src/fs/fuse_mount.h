@@ -84,8 +84,6 @@ struct MountEntry {
   std::string source;   // the fsname: "lares:<repo>/<dataset>[@<snapshot>]"
 };
 std::vector<MountEntry> read_mounts();
-// Where a FUSE mount of `fsname` is, or "" when there is none.
-std::string find_lares_mount(const std::string& fsname);
 
 // Unmounts a Lares mount at `mountpoint` (umount2, or fusermount3 -u when
 // not root). kNotFound when nothing is mounted there.

@@ -186,6 +186,41 @@ TEST_F(DatasetCliTest, MountSnapshotRollbackClone) {
 
 // A backup dataset mounts read-only as it was backed up, and clones into a
 // writable live dataset that shares its data.
+// Pool names are unique within one LARES_HOME, not on the machine: a mount
+// of another home's "tank/docs" must not make this home's tank/docs look
+// mounted, and a snapshot of ours must not be taken through their mount.
+TEST_F(DatasetCliTest, SameNamedPoolOfAnotherHomeIsNotOurs) {
+  if (!fuse_available()) GTEST_SKIP() << "needs root and /dev/fuse";
+  make_pool();
+  ASSERT_EQ(lares("dataset create tank/docs").exit_code, 0);
+  mount("docs");
+  const std::string other_home = temp_.sub("other-home");
+  auto other = [&](const std::string& args) {
+    return testing::run_lares(LARES_BINARY, other_home,
+                              args + " --passphrase-file " + shell_quote(temp_.sub("pass")),
+                              "/dev/null", temp_.sub("stderr-other.txt"));
+  };
+  std::string devices;
+  for (int i = 0; i < 3; ++i) devices += " " + shell_quote(temp_.sub("o" + std::to_string(i)));
+  ASSERT_EQ(other("pool create tank --kdf-memory 8M --kdf-ops 1" + devices).exit_code, 0);
+  ASSERT_EQ(other("dataset create tank/docs").exit_code, 0);
+  nlohmann::json listed = json_of(other("dataset list --json"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_TRUE(listed[0]["mountpoint"].is_null()) << listed.dump();
+  RunResult snap = other("snapshot create tank/docs@theirs");
+  ASSERT_EQ(snap.exit_code, 0) << snap.err;
+  // Ours, seen through our own mount, has no such snapshot.
+  struct stat st {};
+  EXPECT_NE(::stat((temp_.sub("mnt") + "/.lares/snapshots/theirs").c_str(), &st), 0);
+  listed = json_of(lares("dataset list --json"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["mountpoint"], temp_.sub("mnt"));
+  RunResult gone = other("dataset destroy tank/docs --recursive");
+  EXPECT_EQ(gone.exit_code, 0) << gone.err;
+  umount();
+  EXPECT_EQ(json_of(lares("dataset list --json")).size(), 1u);  // ours is still there
+}
+
 TEST_F(DatasetCliTest, BackupSnapshotsMountAndClone) {
   if (!fuse_available()) GTEST_SKIP() << "needs root and /dev/fuse";
   make_pool();
