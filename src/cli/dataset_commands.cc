@@ -293,6 +293,7 @@ Status serve(const Arguments& args, const DatasetRef& ref, const Unlock& unlock,
   mount_options.mountpoint = canonical_mountpoint(args.mountpoint);
   mount_options.fsname = mount_fsname(ref);
   mount_options.allow_other = args.allow_other;
+  mount_options.debug = std::getenv("LARES_FUSE_DEBUG") != nullptr;  // libfuse request log
   auto mount = FuseMount::mount(**fs, &snapshots, mount_options);
   if (!mount.is_ok()) return fail(mount.status());
   signals.watch(mount->get());

@@ -400,7 +400,9 @@ struct LiveFs::Impl : NodeStore {
     if (is_reg(inode)) {
       bytes = inode.allocated;
       auto d = dirty.find(ino);
-      if (d != dirty.end()) bytes += d->second.size() * recordsize();
+      if (d != dirty.end()) {
+        for (const auto& [rec, buf] : d->second) bytes += buf->size();
+      }
       bytes = std::min(bytes, inode.size + recordsize());
     } else if (is_dir(inode) || file_type(inode.mode) == S_IFLNK) {
       bytes = 4096;
@@ -604,25 +606,37 @@ struct LiveFs::Impl : NodeStore {
     return Status::ok();
   }
 
-  // The dirty record `rec` of `ino`, made from the committed bytes if need be.
+  // The dirty record `rec` of `ino`, made from the committed bytes if need be,
+  // holding at least its first `need_bytes` bytes. A dirty record's buffer is
+  // only as long as what was written or loaded (a 4 KiB file costs 4 KiB, not
+  // a whole record); the bytes of the record past the buffer read as zeros.
   // REQUIRES: mu; `size` is the file's size.
   Result<std::shared_ptr<Bytes>> dirty_record(uint64_t ino, uint64_t rec, uint64_t size,
-                                              bool whole_overwrite) {
+                                              bool whole_overwrite, uint64_t need_bytes) {
+    const uint64_t rs = recordsize();
+    LARES_DCHECK(need_bytes <= rs);
     auto& records = dirty[ino];
     auto it = records.find(rec);
-    if (it != records.end()) return it->second;
-    const uint64_t rs = recordsize();
-    auto buf = std::make_shared<Bytes>();
-    buf->assign(rs, 0);
+    if (it != records.end()) {
+      Bytes& buf = *it->second;
+      if (buf.size() < need_bytes) {
+        dirty_bytes += need_bytes - buf.size();
+        buf.resize(static_cast<size_t>(need_bytes), 0);
+      }
+      return it->second;
+    }
     const uint64_t start = rec * rs;
-    if (!whole_overwrite && start < size) {
+    const uint64_t old_bytes = !whole_overwrite && start < size ? std::min(rs, size - start) : 0;
+    auto buf = std::make_shared<Bytes>();
+    buf->assign(static_cast<size_t>(std::max(need_bytes, old_bytes)), 0);
+    if (old_bytes != 0) {
       std::vector<ReadPiece> pieces;
-      RETURN_IF_ERROR(plan_extents(ino, start, std::min(rs, size - start), 0, &pieces));
+      RETURN_IF_ERROR(plan_extents(ino, start, old_bytes, 0, &pieces));
       attach_pending(pieces);
       RETURN_IF_ERROR(fill_pieces(pieces, buf->data()));
     }
     records.emplace(rec, buf);
-    dirty_bytes += rs;
+    dirty_bytes += buf->size();
     return buf;
   }
 
@@ -634,12 +648,13 @@ struct LiveFs::Impl : NodeStore {
       inode.allocated -= std::min(inode.allocated, dropped);
       drop_dirty(ino, (new_size + rs - 1) / rs);
       // The bytes of a dirty record past the new end read as zeros if the
-      // file grows again.
+      // file grows again: the buffer ends at the new end.
       auto d = dirty.find(ino);
       if (d != dirty.end() && new_size % rs != 0) {
         auto r = d->second.find(new_size / rs);
-        if (r != d->second.end()) {
-          std::fill(r->second->begin() + static_cast<ptrdiff_t>(new_size % rs), r->second->end(), 0);
+        if (r != d->second.end() && r->second->size() > new_size % rs) {
+          dirty_bytes -= std::min<uint64_t>(dirty_bytes, r->second->size() - new_size % rs);
+          r->second->resize(static_cast<size_t>(new_size % rs));
         }
       }
     }
@@ -658,7 +673,7 @@ struct LiveFs::Impl : NodeStore {
     for (auto& [rec, buf] : d->second) {
       const uint64_t start = rec * rs;
       const uint64_t from = std::max(a, start);
-      const uint64_t to = std::min(b, start + rs);
+      const uint64_t to = std::min(b, start + buf->size());
       if (from < to) {
         std::fill(buf->begin() + static_cast<ptrdiff_t>(from - start),
                   buf->begin() + static_cast<ptrdiff_t>(to - start), 0);
@@ -751,7 +766,9 @@ struct LiveFs::Impl : NodeStore {
       for (auto& [rec, data] : records) {
         const uint64_t start = rec * rs;
         if (start >= inode->size) continue;
-        jobs.push_back(Job{ino, start, std::min(rs, inode->size - start), data, {}, false});
+        const uint64_t length = std::min(rs, inode->size - start);
+        if (data->size() < length) data->resize(static_cast<size_t>(length), 0);  // zeros past it
+        jobs.push_back(Job{ino, start, length, data, {}, false});
       }
     }
     workers.parallel_for(jobs.size(), [&](size_t n) {
@@ -1329,8 +1346,11 @@ int LiveFs::read(uint64_t ino, uint64_t offset, uint64_t size, Bytes* out) {
       if (d != m.dirty.end()) {
         auto r = d->second.find(rec);
         if (r != d->second.end()) {
-          std::memcpy(out->data() + (pos - offset), r->second->data() + (pos - rec * rs),
-                      static_cast<size_t>(rec_end - pos));
+          // Past the buffer's end the record reads as zeros (already in *out).
+          const uint64_t in_rec = pos - rec * rs;
+          const uint64_t have = r->second->size() > in_rec ? r->second->size() - in_rec : 0;
+          std::memcpy(out->data() + (pos - offset), r->second->data() + in_rec,
+                      static_cast<size_t>(std::min(have, rec_end - pos)));
           pos = rec_end;
           continue;
         }
@@ -1390,7 +1410,7 @@ int LiveFs::write(uint64_t ino, uint64_t offset, ByteView data, bool append,
     // A record written whole, or lying wholly past the end of the file,
     // needs none of its old bytes.
     const bool whole = (pos == rec_start && rec_end == rec_start + rs) || rec_start >= inode.size;
-    auto buf = m.dirty_record(ino, rec, inode.size, whole);
+    auto buf = m.dirty_record(ino, rec, inode.size, whole, rec_end - rec_start);
     if (!buf.is_ok()) return m.fail(buf.status());
     std::memcpy((*buf)->data() + (pos - rec_start), data.data() + (pos - offset),
                 static_cast<size_t>(rec_end - pos));
