@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <set>
 
 #include "codec/compression.h"
 #include "util/json_file.h"
@@ -315,6 +316,46 @@ Result<std::unique_ptr<Repository>> Repository::open(ObjectStore& store, const U
       "the passphrase does not open this repository; check it, or unlock with the recovery "
       "key" +
       note);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open_replica(ObjectStore& store,
+                                                             const Repository& source,
+                                                             bool* created) {
+  ObjectStore& from = source.store_;
+  auto text = store.get(kConfigObject);
+  const bool empty = !text.is_ok() && text.status().code() == Code::kNotFound;
+  if (!text.is_ok() && !empty) return text.status();
+  if (!empty) {
+    ASSIGN_OR_RETURN(RepoConfig config, decode_repo_config(as_chars(*text)));
+    if (config.id != source.config_.id) {
+      return Status::failed_precondition(
+          "the target holds a different Lares repository (id " + to_hex(config.id) +
+          ", this one is " + to_hex(source.config_.id) + "); use an empty folder or bucket");
+    }
+  }
+  // Key slots: the source's, exactly.
+  ASSIGN_OR_RETURN(std::vector<std::string> wanted, from.list(kKeysPrefix));
+  ASSIGN_OR_RETURN(std::vector<std::string> present, store.list(kKeysPrefix));
+  const std::set<std::string> have(present.begin(), present.end());
+  for (const auto& name : wanted) {
+    if (have.count(name) != 0) continue;
+    ASSIGN_OR_RETURN(Bytes slot, from.get(name));
+    RETURN_IF_ERROR(store.put(name, slot));
+  }
+  const std::set<std::string> keep(wanted.begin(), wanted.end());
+  for (const auto& name : present) {
+    if (keep.count(name) == 0) RETURN_IF_ERROR(store.remove(name));
+  }
+  if (empty) {
+    ASSIGN_OR_RETURN(Bytes config_text, from.get(kConfigObject));
+    RETURN_IF_ERROR(store.put(kConfigObject, config_text));
+  }
+  if (created != nullptr) *created = empty;
+  Key32 master = source.master_.clone();
+  std::unique_ptr<Repository> repo(new Repository(store, source.config_, std::move(master),
+                                                  source.unlocked_slot_, source.unlocked_kind_));
+  RETURN_IF_ERROR(repo->load_index());
+  return repo;
 }
 
 // ---- key slots ----
@@ -727,6 +768,37 @@ Status Repository::rebuild_index(std::vector<std::string>* bad_packs) {
     packs.push_back({*id, std::move(*entries)});
   }
   return rewrite_index(packs);
+}
+
+Result<size_t> Repository::index_unindexed_packs(std::vector<std::string>* bad_packs) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, store_.list("packs/"));
+  std::set<std::string> indexed;
+  for (const IndexPack& pack : index_packs()) indexed.insert(pack_object_name(pack.pack_id));
+  std::vector<IndexPack> found;
+  for (const auto& name : names) {
+    if (indexed.count(name) != 0) continue;
+    auto id = pack_id_from_name(name);
+    if (!id.is_ok()) {
+      if (bad_packs) bad_packs->push_back(name + " (not a pack name)");
+      continue;
+    }
+    auto entries = read_pack_trailer(name);
+    if (!entries.is_ok() || pack_id_of(id_key_, *entries) != *id) {
+      if (bad_packs) {
+        bad_packs->push_back(name + " (" +
+                             (entries.is_ok() ? std::string("trailer does not match its id")
+                                              : entries.status().message()) +
+                             ")");
+      }
+      continue;
+    }
+    found.push_back({*id, std::move(*entries)});
+  }
+  if (found.empty()) return size_t{0};
+  std::vector<std::string> segment_names;
+  RETURN_IF_ERROR(write_index_segment(found, &segment_names));
+  RETURN_IF_ERROR(reload_index());
+  return found.size();
 }
 
 Status Repository::verify_pack(const ChunkId& pack_id, std::vector<ChunkId>* bad_blobs) {

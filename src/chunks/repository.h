@@ -142,6 +142,17 @@ class Repository {
   static Result<std::unique_ptr<Repository>> open(ObjectStore& store, const Unlock& unlock);
   // True when the store holds a repository config.
   static Result<bool> exists(ObjectStore& store);
+  // The replica of `source` in `store` (protect/replicate.h): the same
+  // repository (same id, same master key, same key slots) with its own packs,
+  // index and snapshot records. An empty store becomes one: the key slots are
+  // copied first, the config last (so a store with a config has its keys).
+  // An existing replica has its key slots made the source's (slots added
+  // there are copied, slots removed there are removed: a revoked passphrase
+  // no longer opens the off-site copy either). kFailedPrecondition when the
+  // store holds a different repository. No passphrase is needed: the master
+  // key comes from `source`. *created tells whether the store was empty.
+  static Result<std::unique_ptr<Repository>> open_replica(ObjectStore& store,
+                                                          const Repository& source, bool* created);
 
   ~Repository();
 
@@ -217,6 +228,13 @@ class Repository {
   // be read are reported in *bad_packs and left alone.
   Status rebuild_index(std::vector<std::string>* bad_packs);
   RepoStats stats() const;
+  // Indexes the packs the store holds that no index segment names (written
+  // by a run cut short before its index segment): their trailers are read
+  // and one new segment names those that authenticate. Returns how many were
+  // indexed; packs whose trailer fails are left alone and named in *bad_packs.
+  // Replication calls it before it starts, so an interrupted transfer resumes
+  // without sending again the packs that had arrived.
+  Result<size_t> index_unindexed_packs(std::vector<std::string>* bad_packs);
   // Every pack id the index knows, with its entries.
   std::vector<IndexPack> index_packs() const;
   // Index segment object names as loaded.
