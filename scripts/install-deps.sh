@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libfmt-dev
   libfuse3-dev fuse3
   fio btrfs-progs
+  libtomlplusplus-dev
   libssh-dev openssh-server
 )
 

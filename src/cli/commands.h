@@ -66,6 +66,16 @@ struct Arguments {
   std::string auto_snapshots;         // dataset create/set --auto-snapshots on|off
   int sched_hourly = -1, sched_daily = -1;   // dataset create/set --keep-*: -1 unchanged
   int sched_weekly = -1, sched_monthly = -1;
+  // Replication (protect_commands.cc).
+  std::string target_name;            // target add/remove <name>; replicate <target>
+  std::string target_url;             // target add <folder|sftp://...|s3://...>
+  bool offsite = false;               // target add --offsite (a folder kept elsewhere)
+  std::string identity_file;          // target add --identity-file (sftp)
+  std::string known_hosts;            // target add --known-hosts (sftp)
+  std::string endpoint, region;       // target add --endpoint/--region (s3)
+  std::string storage_class;          // target add --storage-class (s3)
+  bool virtual_hosted = false;        // target add --virtual-hosted (s3)
+  std::string from;                   // restore --from <target>
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -124,6 +134,12 @@ Result<ExitCode> rollback_command(const Arguments& args);
 Result<ExitCode> clone_command(const Arguments& args);
 
 // object_commands.cc
+// Replication targets and replication (protect_commands.cc).
+Result<ExitCode> target_add(const Arguments& args);
+Result<ExitCode> target_list(const Arguments& args);
+Result<ExitCode> target_remove(const Arguments& args);
+Result<ExitCode> replicate_command(const Arguments& args);
+
 Result<ExitCode> object_put(const Arguments& args);
 Result<ExitCode> object_get(const Arguments& args);
 Result<ExitCode> object_list(const Arguments& args);

@@ -128,6 +128,46 @@ void add_dataset_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   add_unlock_options(clone, args);
 }
 
+void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
+  CLI::App* target = app.add_subcommand("target", "Name the places replicas go (lares.toml)");
+  target->require_subcommand(1);
+  CLI::App* add = add_verb(target, "add", "Add a replication target", target_add, chosen);
+  add->add_option("name", args.target_name, "A name for it")->required();
+  add->add_option("where", args.target_url,
+                  "An absolute folder, sftp://<user>@<host>[:<port>]/<folder> or "
+                  "s3://<bucket>[/<prefix>]")
+      ->required();
+  add->add_flag("--offsite", args.offsite, "A folder kept off site (a disk taken elsewhere)");
+  add->add_option("--identity-file", args.identity_file, "SFTP: the private key to log in with");
+  add->add_option("--known-hosts", args.known_hosts,
+                  "SFTP: the known_hosts file holding the server's key");
+  add->add_option("--endpoint", args.endpoint, "S3: the service URL, e.g. https://s3.example.com");
+  add->add_option("--region", args.region, "S3: the region (us-east-1)");
+  add->add_option("--storage-class", args.storage_class,
+                  "S3: the storage class of uploads, e.g. DEEP_ARCHIVE");
+  add->add_flag("--virtual-hosted", args.virtual_hosted,
+                "S3: address the bucket as <bucket>.<host> (default: path style)");
+  CLI::App* list = add_verb(target, "list", "List the replication targets", target_list, chosen);
+  add_json_flag(list, args);
+  CLI::App* remove = add_verb(target, "remove", "Forget a target (its data stays)", target_remove,
+                              chosen);
+  remove->add_option("name", args.target_name, "The target's name")->required();
+
+  CLI::App* replicate = app.add_subcommand(
+      "replicate", "Copy a dataset's new snapshots to a target (incremental, resumable)");
+  replicate->callback([chosen] { *chosen = replicate_command; });
+  replicate->add_option("dataset", args.target, "<pool>/<dataset>")->required();
+  replicate->add_option("target", args.target_name, "A target's name, or an absolute folder")
+      ->required();
+  replicate->add_option("--bwlimit", args.max_rate, "Upload at most this rate, e.g. 10M/s")
+      ->check([](const std::string& text) {
+        uint64_t rate = 0;
+        return parse_rate(text, &rate) ? std::string() : "not a rate such as 10M/s";
+      });
+  add_json_flag(replicate, args);
+  add_unlock_options(replicate, args);
+}
+
 void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   CLI::App* repo = app.add_subcommand("repo", "Create, check and repair backup repositories");
   repo->require_subcommand(1);
@@ -167,6 +207,9 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   restore->add_option("target", args.source, "Folder to restore into (new or empty)")->required();
   restore->add_option("--path", args.path, "Restore only this file or folder of the snapshot");
   restore->add_flag("--overwrite", args.overwrite, "Replace what the target folder holds");
+  restore->add_option("--from", args.from,
+                      "Restore from a replica: a target's name or folder (the snapshot is then "
+                      "<dataset>[@<snapshot>])");
   add_json_flag(restore, args);
   add_unlock_options(restore, args);
 
@@ -368,6 +411,7 @@ int run(int argc, char** argv) {
   add_object_commands(app, args, &chosen);
   add_repo_commands(app, args, &chosen);
   add_dataset_commands(app, args, &chosen);
+  add_protect_commands(app, args, &chosen);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

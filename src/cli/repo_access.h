@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "objects/object_store.h"
 #include "pool/pool.h"
+#include "protect/targets.h"
 #include "util/file.h"
 
 namespace lares::cli {
@@ -46,6 +47,9 @@ struct DatasetRef {
 // "<repo>/<dataset>[@<snapshot>]": the repository is everything before the
 // last '/'.
 Result<DatasetRef> parse_dataset_ref(const std::string& text, bool allow_snapshot);
+
+// A replication target by its name in lares.toml, or an absolute folder.
+Result<TargetConfig> resolve_target(const std::string& text);
 
 std::string iso_time(int64_t time_ns);
 nlohmann::json snapshot_json(const SnapshotRecord& s);

@@ -294,8 +294,20 @@ Result<ExitCode> backup_command(const Arguments& args) {
 }
 
 Result<ExitCode> restore_command(const Arguments& args) {
-  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
-  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/false, args));
+  DatasetRef ref;
+  OpenRepo r;
+  if (!args.from.empty()) {
+    // Disaster recovery: the replica alone, opened with the passphrase (or
+    // the recovery key) and the target's credentials.
+    ASSIGN_OR_RETURN(ref, parse_dataset_ref("replica/" + args.target, /*allow_snapshot=*/true));
+    ASSIGN_OR_RETURN(TargetConfig target, resolve_target(args.from));
+    ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
+    ASSIGN_OR_RETURN(r.store, open_target_store(target));
+    ASSIGN_OR_RETURN(r.repo, Repository::open(*r.store, unlock));
+  } else {
+    ASSIGN_OR_RETURN(ref, parse_dataset_ref(args.target, /*allow_snapshot=*/true));
+    ASSIGN_OR_RETURN(r, open_repo(ref.repo, /*write=*/false, args));
+  }
   ASSIGN_OR_RETURN(SnapshotRecord snap, r.repo->find_snapshot(ref.dataset, ref.snapshot));
   RestoreOptions options;
   options.path = args.path;

@@ -1,0 +1,204 @@
+// `lares target add|list|remove` (the targets of $LARES_HOME/lares.toml) and
+// `lares replicate <pool>/<dataset> <target>` (protect/replicate.h).
+//
+// A target is named by its name in lares.toml, or given as an absolute
+// folder path (a local target without a name).
+#include <sys/file.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/repo_access.h"
+#include "protect/replicate.h"
+#include "protect/targets.h"
+#include "pool/registry.h"
+#include "util/file.h"
+#include "util/progress.h"
+
+namespace lares::cli {
+namespace {
+
+nlohmann::json target_json(const TargetConfig& t) {
+  nlohmann::json j{{"name", t.name},
+                   {"type", std::string(target_kind_name(t.kind))},
+                   {"url", t.url()},
+                   {"offsite", t.offsite}};
+  if (t.kind == TargetKind::kS3 && !t.storage_class.empty()) j["storage_class"] = t.storage_class;
+  return j;
+}
+
+}  // namespace
+
+Result<TargetConfig> resolve_target(const std::string& text) {
+  if (!text.empty() && text[0] == '/') {
+    TargetConfig t;
+    t.name = "folder";
+    t.kind = TargetKind::kLocal;
+    t.path = text;
+    return t;
+  }
+  ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
+  for (const auto& t : targets) {
+    if (t.name == text) return t;
+  }
+  return Status::not_found("no target named '" + text + "' in " + config_path() +
+                           "; add one with 'lares target add', or give an absolute folder path");
+}
+
+Result<ExitCode> target_add(const Arguments& args) {
+  RETURN_IF_ERROR(validate_target_name(args.target_name));
+  TargetConfig t;
+  t.name = args.target_name;
+  const std::string& url = args.target_url;
+  // local: /abs/path; sftp://user@host[:port]/path; s3://bucket[/prefix]
+  if (!url.empty() && url[0] == '/') {
+    t.kind = TargetKind::kLocal;
+    t.path = url;
+    t.offsite = args.offsite;
+  } else if (url.rfind("sftp://", 0) == 0) {
+    t.kind = TargetKind::kSftp;
+    t.offsite = true;
+    const std::string rest = url.substr(7);
+    const size_t at = rest.find('@');
+    const size_t slash = rest.find('/', at == std::string::npos ? 0 : at);
+    if (at == std::string::npos || slash == std::string::npos || slash + 1 >= rest.size()) {
+      return Status::invalid_argument("an SFTP target is sftp://<user>@<host>[:<port>]/<folder>");
+    }
+    t.user = rest.substr(0, at);
+    std::string host = rest.substr(at + 1, slash - at - 1);
+    if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+      const std::string port = host.substr(colon + 1);
+      char* end = nullptr;
+      const long value = std::strtol(port.c_str(), &end, 10);
+      if (port.empty() || *end != '\0' || value < 1 || value > 65535) {
+        return Status::invalid_argument("'" + port + "' is not a port number");
+      }
+      t.port = static_cast<uint16_t>(value);
+      host.resize(colon);
+    }
+    t.host = host;
+    t.path = rest.substr(slash + 1);
+    t.identity_file = args.identity_file;
+    t.known_hosts = args.known_hosts;
+  } else if (url.rfind("s3://", 0) == 0) {
+    t.kind = TargetKind::kS3;
+    t.offsite = true;
+    const std::string rest = url.substr(5);
+    const size_t slash = rest.find('/');
+    t.bucket = rest.substr(0, slash);
+    if (slash != std::string::npos) t.prefix = rest.substr(slash + 1);
+    t.endpoint = args.endpoint;
+    t.region = args.region.empty() ? "us-east-1" : args.region;
+    t.storage_class = args.storage_class;
+    t.path_style = !args.virtual_hosted;
+  } else {
+    return Status::invalid_argument(
+        "a target is an absolute folder, sftp://<user>@<host>[:<port>]/<folder> or "
+        "s3://<bucket>[/<prefix>]");
+  }
+  RETURN_IF_ERROR(validate_target(t));
+  ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
+  for (const auto& existing : targets) {
+    if (existing.name == t.name) {
+      return Status::already_exists("a target named '" + t.name +
+                                    "' exists; remove it first or pick another name");
+    }
+  }
+  targets.push_back(t);
+  RETURN_IF_ERROR(save_targets(config_path(), targets));
+  std::printf("added target %s: %s%s\n", t.name.c_str(), t.url().c_str(),
+              t.offsite ? " (off-site)" : "");
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> target_list(const Arguments& args) {
+  ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& t : targets) list.push_back(target_json(t));
+    print_json(list);
+    return ExitCode::kOk;
+  }
+  if (targets.empty()) {
+    std::printf("no targets; add one with 'lares target add <name> <folder|sftp://...|s3://...>'\n");
+    return ExitCode::kOk;
+  }
+  Table table({"NAME", "TYPE", "WHERE", "OFF-SITE"});
+  for (const auto& t : targets) {
+    table.add_row({t.name, std::string(target_kind_name(t.kind)), t.url(), t.offsite ? "yes" : "no"});
+  }
+  table.print(stdout);
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> target_remove(const Arguments& args) {
+  ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
+  const auto it = std::find_if(targets.begin(), targets.end(), [&](const TargetConfig& t) {
+    return t.name == args.target_name;
+  });
+  if (it == targets.end()) {
+    return Status::not_found("no target named '" + args.target_name + "' ('lares target list')");
+  }
+  targets.erase(it);
+  RETURN_IF_ERROR(save_targets(config_path(), targets));
+  std::printf("removed target %s (its data stays where it is)\n", args.target_name.c_str());
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> replicate_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  ASSIGN_OR_RETURN(TargetConfig target, resolve_target(args.target_name));
+  uint64_t rate = 0;
+  if (!args.max_rate.empty() && !parse_rate(args.max_rate, &rate)) {
+    return Status::invalid_argument("--bwlimit: not a rate such as 10M or 10M/s");
+  }
+  // Readers never wait for the writer: replication reads the source only.
+  ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/false, args));
+  // One replication to a target at a time (per LARES_HOME).
+  RETURN_IF_ERROR(make_dirs(lares_home() + "/run"));
+  const std::string lock_path =
+      lares_home() + "/run/replicate-" + std::to_string(std::hash<std::string>{}(target.url())) +
+      ".lock";
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(lock_path, "a replication to " + target.name));
+  ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, open_target_store(target));
+  Progress progress("replicate " + args.target + " to " + target.name, 0,
+                    args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("blobs");
+  ReplicateOptions options;
+  options.bytes_per_second_max = rate;
+  if (progress.enabled()) {
+    options.progress = [&](const ReplicateProgress& p) {
+      progress.set_total(p.bytes_total);
+      progress.update(p.bytes_done, p.blobs_done);
+    };
+  }
+  ASSIGN_OR_RETURN(ReplicateReport report,
+                   replicate_dataset(*r.repo, ref.dataset, *store, options));
+  progress.finish();
+  if (args.json) {
+    print_json({{"dataset", args.target},
+                {"target", target_json(target)},
+                {"created", report.target_created},
+                {"snapshots_copied", report.snapshots_copied},
+                {"snapshots_present", report.snapshots_present},
+                {"packs_resumed", report.packs_adopted},
+                {"blobs_sent", report.blobs_sent},
+                {"bytes_sent", report.bytes_sent},
+                {"blobs_deduplicated", report.blobs_deduplicated},
+                {"duration_s", report.duration_s}});
+  } else {
+    std::printf("replicated %s to %s: %llu new snapshots (%llu there already), %s sent in %.1fs%s\n",
+                args.target.c_str(), target.name.c_str(),
+                static_cast<unsigned long long>(report.snapshots_copied),
+                static_cast<unsigned long long>(report.snapshots_present),
+                format_size(report.bytes_sent).c_str(), report.duration_s,
+                report.packs_adopted ? " (resumed an interrupted run)" : "");
+  }
+  return ExitCode::kOk;
+}
+
+}  // namespace lares::cli

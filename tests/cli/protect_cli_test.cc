@@ -1,0 +1,165 @@
+// End-to-end tests of `lares target add|list|remove`, `lares replicate` and
+// `lares restore --from`: a pool's dataset replicated to a folder, the pool
+// then destroyed, and everything restored from the replica with the
+// passphrase alone; and the errors a user sees.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "protect/targets.h"
+#include "testing/cli_runner.h"
+#include "testing/repo_fixture.h"
+#include "testing/temp_dir.h"
+#include "testing/tree_gen.h"
+#include "util/bytes.h"
+#include "util/file.h"
+
+namespace lares {
+namespace {
+
+using testing::RunResult;
+using testing::shell_quote;
+
+class ProtectCliTest : public ::testing::Test {
+ protected:
+  ProtectCliTest() : home_(temp_.sub("home")) {
+    EXPECT_TRUE(write_file_atomic(temp_.sub("pass"), as_bytes("off site\n")).is_ok());
+  }
+  RunResult lares(const std::string& args) {
+    return testing::run_lares(LARES_BINARY, home_,
+                              args + " --passphrase-file " + shell_quote(temp_.sub("pass")),
+                              "/dev/null", temp_.sub("stderr.txt"));
+  }
+  RunResult lares_plain(const std::string& args) {
+    return testing::run_lares(LARES_BINARY, home_, args, "/dev/null", temp_.sub("stderr.txt"));
+  }
+  nlohmann::json json_of(const RunResult& r) {
+    nlohmann::json value = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(value.is_discarded()) << "not JSON: " << r.out << r.err;
+    return value;
+  }
+  void make_pool() {
+    std::string devices;
+    for (int i = 0; i < 3; ++i) devices += " " + shell_quote(temp_.sub("d" + std::to_string(i)));
+    RunResult created = lares("pool create tank --kdf-memory 8M --kdf-ops 1" + devices);
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+  }
+
+  lares::testing::TempDir temp_;
+  std::string home_;
+};
+
+TEST_F(ProtectCliTest, TargetsAreAddedListedAndRemoved) {
+  const std::string usb = temp_.sub("usb");
+  ASSERT_EQ(lares_plain("target add usb " + shell_quote(usb)).exit_code, 0);
+  RunResult box = lares_plain(
+      "target add box sftp://u123@box.example.org:23/lares --identity-file /root/.ssh/id_ed25519 "
+      "--known-hosts /root/.ssh/known_hosts");
+  ASSERT_EQ(box.exit_code, 0) << box.err;
+  ASSERT_EQ(lares_plain("target add cold s3://family/lares --endpoint https://s3.example.com "
+                        "--region eu-central-1 --storage-class DEEP_ARCHIVE")
+                .exit_code,
+            0);
+  nlohmann::json list = json_of(lares_plain("target list --json"));
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0]["name"], "box");
+  EXPECT_EQ(list[0]["url"], "sftp://u123@box.example.org:23/lares");
+  EXPECT_EQ(list[0]["offsite"], true);
+  EXPECT_EQ(list[1]["storage_class"], "DEEP_ARCHIVE");
+  EXPECT_EQ(list[2]["type"], "local");
+  EXPECT_EQ(list[2]["offsite"], false);
+  // The file is what the format says, and reads back the same.
+  auto parsed = load_targets(home_ + "/lares.toml");
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().to_string();
+  ASSERT_EQ(parsed->size(), 3u);
+  EXPECT_EQ((*parsed)[0].port, 23);
+  EXPECT_EQ((*parsed)[1].region, "eu-central-1");
+
+  EXPECT_EQ(lares_plain("target add usb /elsewhere").exit_code, 1);         // name taken
+  EXPECT_EQ(lares_plain("target add rel relative/path").exit_code, 1);      // not absolute
+  EXPECT_EQ(lares_plain("target add x sftp://nouser/path").exit_code, 1);   // no user
+  EXPECT_EQ(lares_plain("target add x sftp://u@h:99999/p --identity-file /a --known-hosts /b")
+                .exit_code,
+            1);
+  EXPECT_EQ(lares_plain("target add x s3://bucket").exit_code, 1);          // no endpoint
+  EXPECT_EQ(lares_plain("target add -x /abs").exit_code, 2);                // looks like an option
+  EXPECT_EQ(lares_plain("target add").exit_code, 2);
+
+  ASSERT_EQ(lares_plain("target remove box").exit_code, 0);
+  EXPECT_EQ(lares_plain("target remove box").exit_code, 1);
+  EXPECT_EQ(json_of(lares_plain("target list --json")).size(), 2u);
+}
+
+TEST_F(ProtectCliTest, ADamagedConfigIsAClearError) {
+  ASSERT_TRUE(make_dirs(home_).is_ok());
+  ASSERT_TRUE(write_file_atomic(home_ + "/lares.toml",
+                                as_bytes("[targets.usb]\ntype = \"local\"\npath = 7\n"))
+                  .is_ok());
+  RunResult r = lares_plain("target list");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("lares.toml"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'path'"), std::string::npos) << r.err;
+  ASSERT_TRUE(write_file_atomic(home_ + "/lares.toml", as_bytes("[targets\n")).is_ok());
+  r = lares_plain("target list");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not valid TOML"), std::string::npos) << r.err;
+}
+
+// The pool is lost; the replica and the passphrase bring everything back.
+TEST_F(ProtectCliTest, ReplicateThenRecoverFromTheReplicaAlone) {
+  make_pool();
+  const std::string src = temp_.sub("src");
+  testing::TreeSpec spec;
+  spec.seed = 21;
+  ASSERT_TRUE(testing::generate_tree(src, spec).is_ok());
+  ASSERT_EQ(lares("backup " + shell_quote(src) + " tank/photos --name first").exit_code, 0);
+  ASSERT_EQ(lares_plain("target add usb " + shell_quote(temp_.sub("usb"))).exit_code, 0);
+
+  RunResult first = lares("replicate tank/photos usb --json");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  nlohmann::json report = json_of(first);
+  EXPECT_EQ(report["snapshots_copied"], 1);
+  EXPECT_EQ(report["created"], true);
+  EXPECT_GT(report["bytes_sent"].get<uint64_t>(), 0u);
+
+  ASSERT_TRUE(testing::mutate_tree(src, 4, 5).is_ok());
+  ASSERT_EQ(lares("backup " + shell_quote(src) + " tank/photos --name second").exit_code, 0);
+  // An absolute folder works as an unnamed target, and --bwlimit parses.
+  RunResult second = lares("replicate tank/photos " + shell_quote(temp_.sub("usb")) +
+                           " --bwlimit 500M/s --json");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  report = json_of(second);
+  EXPECT_EQ(report["snapshots_copied"], 1);
+  EXPECT_EQ(report["snapshots_present"], 1);
+  EXPECT_LT(report["bytes_sent"].get<uint64_t>(), json_of(first)["bytes_sent"].get<uint64_t>());
+
+  // Disaster: the pool's disks and the machine's state are gone.
+  for (int i = 0; i < 3; ++i) {
+    std::filesystem::remove_all(temp_.sub("d" + std::to_string(i)));
+  }
+  RunResult restored = lares("restore --from usb photos@second " + shell_quote(temp_.sub("out")));
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_EQ(testing::join_lines(testing::compare_trees(src, temp_.sub("out"))), "");
+  // The newest snapshot by default, and a wrong passphrase changes nothing.
+  ASSERT_TRUE(write_file_atomic(temp_.sub("pass"), as_bytes("wrong\n")).is_ok());
+  RunResult wrong = lares("restore --from usb photos " + shell_quote(temp_.sub("out2")));
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("passphrase"), std::string::npos) << wrong.err;
+}
+
+TEST_F(ProtectCliTest, ReplicateErrorsSayWhatToDo) {
+  make_pool();
+  RunResult r = lares("replicate tank/photos nowhere");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("target add"), std::string::npos) << r.err;
+  r = lares("replicate tank/photos " + shell_quote(temp_.sub("usb")));
+  EXPECT_EQ(r.exit_code, 1);  // no snapshot yet
+  EXPECT_NE(r.err.find("no snapshot"), std::string::npos) << r.err;
+  EXPECT_EQ(lares("replicate tank/photos /x --bwlimit fast").exit_code, 2);
+  EXPECT_EQ(lares("replicate tank/photos").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace lares
