@@ -76,6 +76,8 @@ struct Arguments {
   std::string storage_class;          // target add --storage-class (s3)
   bool virtual_hosted = false;        // target add --virtual-hosted (s3)
   std::string from;                   // restore --from <target>
+  double sample_percent = 100.0;      // verify --sample
+  bool repair = false;                // replicate --repair
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -139,6 +141,7 @@ Result<ExitCode> target_add(const Arguments& args);
 Result<ExitCode> target_list(const Arguments& args);
 Result<ExitCode> target_remove(const Arguments& args);
 Result<ExitCode> replicate_command(const Arguments& args);
+Result<ExitCode> verify_command(const Arguments& args);
 
 Result<ExitCode> object_put(const Arguments& args);
 Result<ExitCode> object_get(const Arguments& args);

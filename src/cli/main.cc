@@ -159,6 +159,9 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   replicate->add_option("dataset", args.target, "<pool>/<dataset>")->required();
   replicate->add_option("target", args.target_name, "A target's name, or an absolute folder")
       ->required();
+  replicate->add_flag("--repair", args.repair,
+                      "Read the whole replica first; drop what is missing or damaged and send "
+                      "it again");
   replicate->add_option("--bwlimit", args.max_rate, "Upload at most this rate, e.g. 10M/s")
       ->check([](const std::string& text) {
         uint64_t rate = 0;
@@ -166,6 +169,17 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
       });
   add_json_flag(replicate, args);
   add_unlock_options(replicate, args);
+
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Read back a replica and check it (exit 3 when something is damaged or missing)");
+  verify->callback([chosen] { *chosen = verify_command; });
+  verify->add_option("target", args.target_name, "A target's name, or an absolute folder")
+      ->required();
+  verify->add_option("--sample", args.sample_percent,
+                     "Read this percentage of its packs, chosen at random (100)")
+      ->check(CLI::Range(0.001, 100.0));
+  add_json_flag(verify, args);
+  add_unlock_options(verify, args);
 }
 
 void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/repo_access.h"
+#include "fs/check.h"
 #include "protect/replicate.h"
 #include "protect/targets.h"
 #include "pool/registry.h"
@@ -170,6 +171,7 @@ Result<ExitCode> replicate_command(const Arguments& args) {
   progress.set_items_noun("blobs");
   ReplicateOptions options;
   options.bytes_per_second_max = rate;
+  options.repair = args.repair;
   if (progress.enabled()) {
     options.progress = [&](const ReplicateProgress& p) {
       progress.set_total(p.bytes_total);
@@ -186,6 +188,7 @@ Result<ExitCode> replicate_command(const Arguments& args) {
                 {"snapshots_copied", report.snapshots_copied},
                 {"snapshots_present", report.snapshots_present},
                 {"packs_resumed", report.packs_adopted},
+                {"packs_dropped", report.packs_dropped},
                 {"blobs_sent", report.blobs_sent},
                 {"bytes_sent", report.bytes_sent},
                 {"blobs_deduplicated", report.blobs_deduplicated},
@@ -199,6 +202,55 @@ Result<ExitCode> replicate_command(const Arguments& args) {
                 report.packs_adopted ? " (resumed an interrupted run)" : "");
   }
   return ExitCode::kOk;
+}
+
+Result<ExitCode> verify_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(TargetConfig target, resolve_target(args.target_name));
+  if (!(args.sample_percent > 0.0 && args.sample_percent <= 100.0)) {
+    return Status::invalid_argument("--sample is a percentage above 0 and at most 100");
+  }
+  // The replica alone, as a disaster recovery would open it.
+  ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
+  ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, open_target_store(target));
+  ASSIGN_OR_RETURN(std::unique_ptr<Repository> repo, Repository::open(*store, unlock));
+  CheckOptions options;
+  options.read_data = true;
+  options.read_data_fraction = args.sample_percent / 100.0;
+  uint64_t total = 0;
+  for (const auto& p : repo->index_packs()) {
+    for (const auto& e : p.entries) total += e.sealed_length;
+  }
+  total = static_cast<uint64_t>(static_cast<double>(total) * options.read_data_fraction);
+  Progress progress("verify " + target.name, total,
+                    args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("packs");
+  options.progress = [&](uint64_t bytes, uint64_t packs) { progress.update(bytes, packs); };
+  ASSIGN_OR_RETURN(CheckReport report, check_repository(*repo, options));
+  progress.finish();
+  if (args.json) {
+    print_json({{"target", target_json(target)},
+                {"ok", report.problems.empty()},
+                {"sample_percent", args.sample_percent},
+                {"snapshots", report.snapshots},
+                {"packs", report.packs},
+                {"packs_read", report.packs_read},
+                {"bytes_read", report.bytes_read},
+                {"problems", report.problems}});
+  } else {
+    for (const auto& p : report.problems) std::printf("problem: %s\n", p.c_str());
+    std::printf("%s: %llu snapshots; read %llu of %llu packs (%s): %s\n", target.name.c_str(),
+                static_cast<unsigned long long>(report.snapshots),
+                static_cast<unsigned long long>(report.packs_read),
+                static_cast<unsigned long long>(report.packs),
+                format_size(report.bytes_read).c_str(),
+                report.problems.empty()
+                    ? "no problems found"
+                    : (std::to_string(report.problems.size()) +
+                       " problems found; 'lares replicate <pool>/<dataset> " + args.target_name +
+                       " --repair' sends again what is missing or damaged")
+                          .c_str());
+  }
+  return report.problems.empty() ? ExitCode::kOk : ExitCode::kDataProblem;
 }
 
 }  // namespace lares::cli

@@ -1,6 +1,9 @@
 #include "fs/check.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <random>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -98,8 +101,23 @@ Result<CheckReport> check_repository(Repository& repo, const CheckOptions& optio
     if (options.progress) options.progress(report.bytes_read, report.packs_read);
   };
   if (options.read_data) {
+    // Which packs are read: all, or a random sample of them.
+    std::vector<size_t> chosen(packs.size());
+    for (size_t i = 0; i < chosen.size(); ++i) chosen[i] = i;
+    if (options.read_data_fraction < 1.0 && !chosen.empty()) {
+      std::mt19937_64 rng(options.sample_seed != 0 ? options.sample_seed : std::random_device{}());
+      std::shuffle(chosen.begin(), chosen.end(), rng);
+      const double wanted = std::ceil(options.read_data_fraction * static_cast<double>(chosen.size()));
+      chosen.resize(std::clamp<size_t>(static_cast<size_t>(wanted), 1, chosen.size()));
+    }
+    // Packs left out of the sample are still checked for presence.
+    for (size_t i = 0; i < packs.size(); ++i) {
+      if (present.count(pack_object_name(packs[i].pack_id)) == 0) {
+        verdicts[i].reason = "pack " + pack_object_name(packs[i].pack_id) + " is missing";
+      }
+    }
     ThreadPool pool(std::max<size_t>(1, std::thread::hardware_concurrency()));
-    pool.parallel_for(packs.size(), judge);
+    pool.parallel_for(chosen.size(), [&](size_t n) { judge(chosen[n]); });
   } else {
     for (size_t i = 0; i < packs.size(); ++i) judge(i);
   }

@@ -24,6 +24,11 @@ struct CheckReport {
 
 struct CheckOptions {
   bool read_data = false;
+  // With read_data: the share of packs read, chosen at random (0 < x <= 1;
+  // at least one pack). `lares verify --sample` checks part of an off-site
+  // copy each time, so that over a few runs all of it has been read.
+  double read_data_fraction = 1.0;
+  uint64_t sample_seed = 0;  // 0: a fresh random sample
   // Called after each pack read (read_data), with packs done and total.
   std::function<void(uint64_t done_bytes, uint64_t packs_done)> progress;
 };

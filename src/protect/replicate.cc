@@ -190,6 +190,31 @@ class Sender {
   ThreadPool workers_;
 };
 
+// Repair: reads every pack of the replica; one that is missing or holds a
+// damaged blob leaves the index and the store (what it held is sent again).
+Status drop_bad_packs(Repository& target, ReplicateReport* report) {
+  ASSIGN_OR_RETURN(std::vector<std::string> stored, target.store().list("packs/"));
+  const std::unordered_set<std::string> present(stored.begin(), stored.end());
+  std::vector<IndexPack> keep;
+  for (const IndexPack& pack : target.index_packs()) {
+    const std::string name = pack_object_name(pack.pack_id);
+    std::vector<ChunkId> bad;
+    Status st = present.count(name) == 0 ? Status::not_found(name)
+                                         : target.verify_pack(pack.pack_id, &bad);
+    if (st.is_ok() && bad.empty()) {
+      keep.push_back(pack);
+      continue;
+    }
+    ++report->packs_dropped;
+    if (present.count(name) != 0) {
+      Status removed = target.store().remove(name);
+      if (!removed.is_ok() && removed.code() != Code::kNotFound) return removed;
+    }
+  }
+  if (report->packs_dropped == 0) return Status::ok();
+  return target.rewrite_index(keep);
+}
+
 }  // namespace
 
 Result<ReplicateReport> replicate_dataset(Repository& source, const std::string& dataset,
@@ -207,6 +232,8 @@ Result<ReplicateReport> replicate_dataset(Repository& source, const std::string&
   ASSIGN_OR_RETURN(size_t adopted, target->index_unindexed_packs(&bad_packs));
   report.packs_adopted = adopted;
 
+  if (options.repair) RETURN_IF_ERROR(drop_bad_packs(*target, &report));
+
   ASSIGN_OR_RETURN(std::vector<SnapshotRecord> present, target->list_snapshots(dataset));
   std::unordered_set<std::string> there;
   for (const auto& s : present) there.insert(s.id);
@@ -217,7 +244,7 @@ Result<ReplicateReport> replicate_dataset(Repository& source, const std::string&
   IdSet seen;
   const SnapshotRecord* base = nullptr;
   for (const auto& s : wanted) {
-    if (there.count(s.id) != 0) base = &s;
+    if (there.count(s.id) != 0 && !options.repair) base = &s;
   }
   if (base != nullptr) {
     std::vector<ChunkId> ignored;
@@ -228,15 +255,17 @@ Result<ReplicateReport> replicate_dataset(Repository& source, const std::string&
   // The blobs each missing snapshot adds, oldest snapshot first.
   struct Plan {
     const SnapshotRecord* snapshot;
+    bool record_there;  // repair: the record is on the target; its data may not be
     std::vector<Pending> blobs;
   };
   std::vector<Plan> plans;
   uint64_t total_bytes = 0, total_blobs = 0;
   for (const auto& s : wanted) {
-    if (there.count(s.id) != 0) continue;
+    const bool record_there = there.count(s.id) != 0;
+    if (record_there && !options.repair) continue;
     std::vector<ChunkId> fresh;
     RETURN_IF_ERROR(walker.walk(s, &fresh));
-    Plan plan{&s, {}};
+    Plan plan{&s, record_there, {}};
     for (const ChunkId& id : fresh) {
       if (target->has_blob(id)) {
         ++report.blobs_deduplicated;
@@ -260,6 +289,7 @@ Result<ReplicateReport> replicate_dataset(Repository& source, const std::string&
     RETURN_IF_ERROR(sender.send(std::move(plan.blobs)));
     // Refs move last: the record goes once everything it reaches is durable.
     RETURN_IF_ERROR(target->flush());
+    if (plan.record_there) continue;
     const std::string name = kSnapshotsPrefix + plan.snapshot->id;
     ASSIGN_OR_RETURN(Bytes record, source.store().get(name));
     RETURN_IF_ERROR(target_store.put(name, record));

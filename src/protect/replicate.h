@@ -54,6 +54,11 @@ struct ReplicateOptions {
   uint64_t bytes_per_second_max = 0;
   // Called now and then while blobs are sent.
   std::function<void(const ReplicateProgress&)> progress;
+  // Repair a damaged replica first: every target pack is read whole and
+  // checked; packs that are missing or hold a damaged blob are dropped from
+  // the target (store and index), and every snapshot of the dataset is
+  // walked again, so whatever they held is sent anew.
+  bool repair = false;
   // Test seam: called after each snapshot record lands on the target.
   std::function<void(const SnapshotRecord&)> after_snapshot;
 };
@@ -63,6 +68,7 @@ struct ReplicateReport {
   uint64_t snapshots_copied = 0;   // records written to the target this run
   uint64_t snapshots_present = 0;  // of the dataset, on the target already
   uint64_t packs_adopted = 0;      // arrived in an earlier, interrupted run
+  uint64_t packs_dropped = 0;      // repair: missing or damaged packs taken out of the replica
   uint64_t base_trees_read = 0;    // tree blobs and nodes of the base snapshot, read on the source
   uint64_t trees_read = 0;         // those of the snapshots sent, minus subtrees of the base
   uint64_t blobs_sent = 0, bytes_sent = 0;  // sealed blobs appended to target packs

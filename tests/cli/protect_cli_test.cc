@@ -4,7 +4,9 @@
 // passphrase alone; and the errors a user sees.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -147,6 +149,51 @@ TEST_F(ProtectCliTest, ReplicateThenRecoverFromTheReplicaAlone) {
   RunResult wrong = lares("restore --from usb photos " + shell_quote(temp_.sub("out2")));
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("passphrase"), std::string::npos) << wrong.err;
+}
+
+// verify reads the replica back: a missing and a damaged pack are found
+// (exit 3, naming them), and replicate --repair makes it whole again.
+TEST_F(ProtectCliTest, VerifyFindsDamageAndRepairFixesIt) {
+  make_pool();
+  const std::string src = temp_.sub("src");
+  testing::TreeSpec spec;
+  spec.seed = 8;
+  spec.random_files = 12;
+  spec.large_files = 2;
+  spec.large_file_bytes = 10 << 20;  // packs are 16 MiB: a few of them
+  ASSERT_TRUE(testing::generate_tree(src, spec).is_ok());
+  ASSERT_EQ(lares("backup " + shell_quote(src) + " tank/photos").exit_code, 0);
+  const std::string usb = temp_.sub("usb");
+  ASSERT_EQ(lares("replicate tank/photos " + shell_quote(usb)).exit_code, 0);
+  RunResult clean = lares("verify " + shell_quote(usb) + " --json");
+  ASSERT_EQ(clean.exit_code, 0) << clean.err;
+  EXPECT_EQ(json_of(clean)["ok"], true);
+  RunResult sample = lares("verify " + shell_quote(usb) + " --sample 10 --json");
+  ASSERT_EQ(sample.exit_code, 0) << sample.err;
+  EXPECT_EQ(json_of(sample)["packs_read"], 1);
+
+  std::vector<std::string> packs;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(usb + "/packs")) {
+    if (entry.is_regular_file()) packs.push_back(entry.path());
+  }
+  std::sort(packs.begin(), packs.end());
+  ASSERT_GE(packs.size(), 2u);
+  std::filesystem::remove(packs[0]);
+  {
+    std::fstream f(packs[1], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x5a');
+  }
+  RunResult damaged = lares("verify " + shell_quote(usb));
+  EXPECT_EQ(damaged.exit_code, 3) << damaged.out << damaged.err;
+  EXPECT_NE(damaged.out.find("is missing"), std::string::npos) << damaged.out;
+  EXPECT_NE(damaged.out.find("--repair"), std::string::npos) << damaged.out;
+
+  RunResult repaired = lares("replicate tank/photos " + shell_quote(usb) + " --repair --json");
+  ASSERT_EQ(repaired.exit_code, 0) << repaired.err;
+  EXPECT_EQ(json_of(repaired)["packs_dropped"], 2);
+  EXPECT_EQ(lares("verify " + shell_quote(usb)).exit_code, 0);
+  EXPECT_EQ(lares("verify " + shell_quote(usb) + " --sample 0").exit_code, 2);
 }
 
 TEST_F(ProtectCliTest, ReplicateErrorsSayWhatToDo) {

@@ -320,6 +320,47 @@ TEST_F(ReplicateTest, ADamagedSourceIsReportedNotCopied) {
   EXPECT_TRUE(snaps->empty());
 }
 
+// The replica loses a pack and another is damaged (bit rot at the provider):
+// a plain run trusts what is there, --repair finds both and sends their
+// blobs again, and the replica restores and checks clean.
+TEST_F(ReplicateTest, RepairResendsWhatTheReplicaLost) {
+  const std::string src = dir_.sub("src");
+  testing::TreeSpec spec;
+  spec.seed = 5;
+  spec.random_files = 12;
+  ASSERT_TRUE(testing::generate_tree(src, spec).is_ok());
+  back_up(src, "one");
+  ASSERT_TRUE(replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{}).is_ok());
+  auto packs = target_->list("packs/");
+  ASSERT_TRUE(packs.is_ok());
+  ASSERT_GE(packs->size(), 2u);
+  ASSERT_TRUE(target_->remove((*packs)[0]).is_ok());
+  auto bytes = target_->get((*packs)[1]);
+  ASSERT_TRUE(bytes.is_ok());
+  (*bytes)[40] ^= 0x01;
+  ASSERT_TRUE(write_file_atomic(dir_.sub("target") + "/" + (*packs)[1], *bytes).is_ok());
+
+  auto plain = replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{});
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_EQ(plain->blobs_sent, 0u);  // nothing new to send: damage needs --repair
+
+  ReplicateOptions repair;
+  repair.repair = true;
+  auto fixed = replicate_dataset(*repo_, "photos", *target_, repair);
+  ASSERT_TRUE(fixed.is_ok()) << fixed.status().to_string();
+  EXPECT_EQ(fixed->packs_dropped, 2u);
+  EXPECT_GT(fixed->blobs_sent, 0u);
+  EXPECT_EQ(fixed->snapshots_copied, 0u);  // the record was there all along
+
+  const std::string frozen = dir_.sub("frozen");
+  ASSERT_TRUE(testing::generate_tree(frozen, spec).is_ok());
+  expect_restores({{"one", frozen}});
+  auto again = replicate_dataset(*repo_, "photos", *target_, repair);
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->packs_dropped, 0u);
+  EXPECT_EQ(again->blobs_sent, 0u);
+}
+
 TEST_F(ReplicateTest, BandwidthLimitPacesTheTransfer) {
   const std::string src = dir_.sub("src");
   testing::TreeSpec spec;
