@@ -142,6 +142,7 @@ Result<ExitCode> target_list(const Arguments& args);
 Result<ExitCode> target_remove(const Arguments& args);
 Result<ExitCode> replicate_command(const Arguments& args);
 Result<ExitCode> verify_command(const Arguments& args);
+Result<ExitCode> recover_command(const Arguments& args);
 
 Result<ExitCode> object_put(const Arguments& args);
 Result<ExitCode> object_get(const Arguments& args);

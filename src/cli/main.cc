@@ -198,6 +198,16 @@ void add_repo_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   add_json_flag(check, args);
   add_unlock_options(check, args);
 
+  CLI::App* recover = add_verb(repo, "recover",
+                               "Rebuild every dataset from a replica into a new pool or folder "
+                               "(disaster recovery)",
+                               recover_command, chosen);
+  recover->add_option("repo", args.repo, where)->required();
+  recover->add_option("--from", args.from, "The replica: a target's name or an absolute folder")
+      ->required();
+  add_json_flag(recover, args);
+  add_unlock_options(recover, args);
+
   CLI::App* repair = add_verb(repo, "repair", "Repair repository metadata", repo_repair, chosen);
   repair->add_option("repo", args.repo, where)->required();
   repair->add_flag("--rebuild-index", args.rebuild_index, "Rebuild the index from the packs");

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/repo_access.h"
 #include "fs/check.h"
+#include "protect/recover.h"
 #include "protect/replicate.h"
 #include "protect/targets.h"
 #include "pool/registry.h"
@@ -251,6 +252,48 @@ Result<ExitCode> verify_command(const Arguments& args) {
                           .c_str());
   }
   return report.problems.empty() ? ExitCode::kOk : ExitCode::kDataProblem;
+}
+
+Result<ExitCode> recover_command(const Arguments& args) {
+  ASSIGN_OR_RETURN(TargetConfig target, resolve_target(args.from));
+  ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
+  ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> replica_store, open_target_store(target));
+  ASSIGN_OR_RETURN(std::unique_ptr<Repository> replica, Repository::open(*replica_store, unlock));
+  // The destination: a pool (made with 'lares pool create' and no passphrase)
+  // or a folder, with its writer lock.
+  ASSIGN_OR_RETURN(OpenRepo into, open_store(args.repo, /*write=*/true, /*create_folder=*/true));
+  Progress progress("recover " + args.repo + " from " + target.name, 0,
+                    args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("blobs");
+  ReplicateOptions options;
+  if (progress.enabled()) {
+    options.progress = [&](const ReplicateProgress& p) {
+      progress.set_total(p.bytes_total);
+      progress.update(p.bytes_done, p.blobs_done);
+    };
+  }
+  ASSIGN_OR_RETURN(RecoverReport report, recover_repository(*replica, *into.store, options));
+  progress.finish();
+  if (args.json) {
+    print_json({{"repo", args.repo},
+                {"from", target_json(target)},
+                {"datasets", report.datasets},
+                {"live_datasets", report.live_datasets},
+                {"snapshots", report.snapshots},
+                {"bytes_copied", report.bytes_sent},
+                {"duration_s", report.duration_s}});
+  } else {
+    std::printf("recovered %zu datasets (%llu snapshots, %s) into %s from %s in %.1fs\n",
+                report.datasets.size(), static_cast<unsigned long long>(report.snapshots),
+                format_size(report.bytes_sent).c_str(), args.repo.c_str(), target.name.c_str(),
+                report.duration_s);
+    for (const auto& name : report.live_datasets) {
+      std::printf("live dataset %s is back as of its newest snapshot; its record size, quota and "
+                  "schedule are the defaults ('lares dataset set' changes them)\n",
+                  name.c_str());
+    }
+  }
+  return ExitCode::kOk;
 }
 
 }  // namespace lares::cli

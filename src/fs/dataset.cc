@@ -1,5 +1,6 @@
 #include "fs/dataset.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -153,7 +154,17 @@ Status DatasetStore::create(const DatasetHead& head) {
   }
   if (existing.status().code() != Code::kNotFound) return existing.status();
   ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, repo_.list_snapshots(head.name));
-  if (!snaps.empty()) {
+  // Snapshots of this name without a head: a backup dataset (never mixed
+  // with a live one), or a live dataset's snapshots with the head gone — as
+  // after a recovery from a replica, which makes the head again from one of
+  // them (head.origin).
+  const bool own_snapshots =
+      !head.origin.empty() &&
+      std::all_of(snaps.begin(), snaps.end(),
+                  [](const SnapshotRecord& s) { return s.layout == SnapshotLayout::kLive; }) &&
+      std::any_of(snaps.begin(), snaps.end(),
+                  [&](const SnapshotRecord& s) { return s.id == head.origin; });
+  if (!snaps.empty() && !own_snapshots) {
     return Status::already_exists("'" + head.name +
                                   "' already names a dataset of backup snapshots; choose "
                                   "another name");

@@ -14,6 +14,7 @@
 #include "fs/backup.h"
 #include "fs/gc.h"
 #include "fs/live_snapshots.h"
+#include "protect/recover.h"
 #include "testing/live_fixture.h"
 #include "testing/repo_fixture.h"
 #include "testing/tree_gen.h"
@@ -407,6 +408,33 @@ TEST_F(ReplicateLiveTest, LiveSnapshotsReplicateAndBrowseOnTheReplica) {
   auto target = Repository::open(**target_store, Unlock{kTestPassphrase, std::nullopt});
   ASSERT_TRUE(target.is_ok());
   DatasetStore datasets(**target);
+  // Recovery into a third store brings the live dataset back as of tuesday.
+  auto rebuilt_store = DirStore::open(dir_.sub("rebuilt"), CreateIfMissing::kYes);
+  ASSERT_TRUE(rebuilt_store.is_ok());
+  auto recovered = recover_repository(**target, **rebuilt_store, ReplicateOptions{});
+  ASSERT_TRUE(recovered.is_ok()) << recovered.status().to_string();
+  EXPECT_EQ(recovered->live_datasets, std::vector<std::string>{"live"});
+  EXPECT_EQ(recovered->snapshots, 2u);
+  {
+    auto rebuilt = Repository::open(**rebuilt_store, Unlock{kTestPassphrase, std::nullopt});
+    ASSERT_TRUE(rebuilt.is_ok());
+    DatasetStore rebuilt_sets(**rebuilt);
+    auto head = rebuilt_sets.load("live");
+    ASSERT_TRUE(head.is_ok()) << head.status().to_string();
+    auto live = LiveFs::open(**rebuilt, rebuilt_sets, *head, LiveOptions{});
+    ASSERT_TRUE(live.is_ok()) << live.status().to_string();
+    LiveAttr found;
+    ASSERT_EQ((*live)->lookup(kRootIno, "notes.txt", &found), 0);
+    Bytes data;
+    ASSERT_EQ((*live)->read(found.ino, 1000, 7, &data), 0);
+    EXPECT_EQ(std::string(as_chars(data)), "tuesday");
+    // Writable again.
+    ASSERT_EQ((*live)->write(found.ino, 0, as_bytes(std::string("wednesday")), false, nullptr), 0);
+    ASSERT_TRUE((*live)->sync().is_ok());
+  }
+  // Running it again (an interrupted recovery resumed) changes nothing.
+  EXPECT_EQ(recover_repository(**target, **rebuilt_store, ReplicateOptions{}).status().code(),
+            Code::kFailedPrecondition);  // the live dataset moved on since
   for (const char* name : {"monday", "tuesday"}) {
     auto snap = (*target)->find_snapshot("live", name);
     ASSERT_TRUE(snap.is_ok()) << name;
