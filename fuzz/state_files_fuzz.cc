@@ -2,7 +2,8 @@
 // (Registry::parse), scrub-state.json (decode_scrub_cursor) and
 // counters.json (decode_counters), and the repository's plaintext JSON:
 // its config (decode_repo_config) and snapshot records once opened
-// (decode_snapshot_record), and live dataset heads (decode_dataset_head). Each must return an error or a value,
+// (decode_snapshot_record), live dataset heads (decode_dataset_head), and
+// $LARES_HOME/protect-state.json (parse_protect_state). Each must return an error or a value,
 // never crash, and what decodes must survive a round trip.
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "pool/device.h"
 #include "pool/registry.h"
 #include "pool/scrub.h"
+#include "protect/protection.h"
 
 namespace {
 
@@ -28,6 +30,7 @@ namespace {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   (void)lares::Registry::parse(text, "/fuzz/pools.json");
+  (void)lares::parse_protect_state(text, "/fuzz/protect-state.json");
   auto cursor = lares::decode_scrub_cursor(text);
   if (cursor.is_ok()) {
     auto again = lares::decode_scrub_cursor(lares::encode_scrub_cursor(*cursor));

@@ -78,6 +78,8 @@ struct Arguments {
   std::string from;                   // restore --from <target>
   double sample_percent = 100.0;      // verify --sample
   bool repair = false;                // replicate --repair
+  std::string targets;                // protect set --targets a,b
+  int interval_hours = 24;            // protect set --interval-hours
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -143,6 +145,8 @@ Result<ExitCode> target_remove(const Arguments& args);
 Result<ExitCode> replicate_command(const Arguments& args);
 Result<ExitCode> verify_command(const Arguments& args);
 Result<ExitCode> recover_command(const Arguments& args);
+Result<ExitCode> protect_set(const Arguments& args);
+Result<ExitCode> protect_status(const Arguments& args);
 
 Result<ExitCode> object_put(const Arguments& args);
 Result<ExitCode> object_get(const Arguments& args);

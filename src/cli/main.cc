@@ -170,6 +170,23 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   add_json_flag(replicate, args);
   add_unlock_options(replicate, args);
 
+  CLI::App* protect = app.add_subcommand("protect", "Protection policies and the 3-2-1 report");
+  protect->require_subcommand(1);
+  CLI::App* pset = add_verb(protect, "set", "Name the targets a dataset must reach", protect_set,
+                            chosen);
+  pset->add_option("dataset", args.target, "<pool>/<dataset>")->required();
+  pset->add_option("--targets", args.targets, "Target names, comma-separated ('' for none)")
+      ->required();
+  pset->add_option("--interval-hours", args.interval_hours,
+                   "How often a replication should land (24); older than twice this (48 h at "
+                   "least) is stale");
+  CLI::App* pstatus = add_verb(protect, "status",
+                               "Per dataset: its copies, their media, freshness and whether 3-2-1 "
+                               "holds (exit 3 when it does not)",
+                               protect_status, chosen);
+  add_json_flag(pstatus, args);
+  add_unlock_options(pstatus, args);
+
   CLI::App* verify = app.add_subcommand(
       "verify", "Read back a replica and check it (exit 3 when something is damaged or missing)");
   verify->callback([chosen] { *chosen = verify_command; });

@@ -8,12 +8,18 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
+#include <map>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
 #include "cli/repo_access.h"
 #include "fs/check.h"
+#include "fs/dataset.h"
+#include "protect/protection.h"
 #include "protect/recover.h"
 #include "protect/replicate.h"
 #include "protect/targets.h"
@@ -31,6 +37,34 @@ nlohmann::json target_json(const TargetConfig& t) {
                    {"offsite", t.offsite}};
   if (t.kind == TargetKind::kS3 && !t.storage_class.empty()) j["storage_class"] = t.storage_class;
   return j;
+}
+
+int64_t now_unix() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// Records what a replicate or verify did, for `lares protect status`. Only
+// named targets are recorded (a bare folder has no name to report under).
+// A failure to write the state is a warning: the data was handled.
+void record_state(const std::function<void(ProtectState&)>& change) {
+  auto state = load_protect_state(protect_state_path());
+  if (!state.is_ok()) {
+    std::fprintf(stderr, "lares: warning: %s not updated: %s\n", protect_state_path().c_str(),
+                 state.status().message().c_str());
+    return;
+  }
+  change(*state);
+  if (Status st = save_protect_state(protect_state_path(), *state); !st.is_ok()) {
+    std::fprintf(stderr, "lares: warning: %s not updated: %s\n", protect_state_path().c_str(),
+                 st.message().c_str());
+  }
+}
+
+bool is_named(const std::string& text) { return !text.empty() && text[0] != '/'; }
+
+std::string age_text(int64_t seconds) {
+  if (seconds < 0) seconds = 0;
+  if (seconds < 3600) return std::to_string(seconds / 60) + "m";
+  if (seconds < 48 * 3600) return std::to_string(seconds / 3600) + "h";
+  return std::to_string(seconds / 86400) + "d";
 }
 
 }  // namespace
@@ -145,6 +179,14 @@ Result<ExitCode> target_remove(const Arguments& args) {
   if (it == targets.end()) {
     return Status::not_found("no target named '" + args.target_name + "' ('lares target list')");
   }
+  ASSIGN_OR_RETURN(std::vector<ProtectPolicy> policies, load_policies(config_path()));
+  for (const auto& p : policies) {
+    if (std::find(p.targets.begin(), p.targets.end(), args.target_name) != p.targets.end()) {
+      return Status::failed_precondition("the protection policy of " + p.dataset + " names " +
+                                         args.target_name + "; change it first with 'lares "
+                                         "protect set " + p.dataset + " --targets ...'");
+    }
+  }
   targets.erase(it);
   RETURN_IF_ERROR(save_targets(config_path(), targets));
   std::printf("removed target %s (its data stays where it is)\n", args.target_name.c_str());
@@ -179,9 +221,36 @@ Result<ExitCode> replicate_command(const Arguments& args) {
       progress.update(p.bytes_done, p.blobs_done);
     };
   }
-  ASSIGN_OR_RETURN(ReplicateReport report,
-                   replicate_dataset(*r.repo, ref.dataset, *store, options));
+  auto replicated = replicate_dataset(*r.repo, ref.dataset, *store, options);
   progress.finish();
+  if (is_named(args.target_name)) {
+    ReplicationRecord rec;
+    rec.dataset = ref.repo + "/" + ref.dataset;
+    rec.target = target.name;
+    rec.time_unix = now_unix();
+    rec.ok = replicated.is_ok();
+    if (!rec.ok) rec.error = replicated.status().message();
+    std::vector<SnapshotRecord> snaps;
+    if (rec.ok) {
+      auto listed = r.repo->list_snapshots(ref.dataset);
+      if (listed.is_ok()) snaps = std::move(*listed);
+    }
+    record_state([&](ProtectState& state) {
+      if (const ReplicationRecord* old = state.replication(rec.dataset, rec.target)) {
+        rec.last_success_unix = old->last_success_unix;
+        rec.newest_snapshot_ns = old->newest_snapshot_ns;
+        rec.snapshots = old->snapshots;
+      }
+      if (rec.ok) {
+        rec.last_success_unix = rec.time_unix;
+        rec.snapshots = snaps.size();  // every snapshot of the dataset is there now
+        rec.newest_snapshot_ns = snaps.empty() ? 0 : snaps.back().time_ns;
+      }
+      state.record(rec);
+    });
+  }
+  if (!replicated.is_ok()) return replicated.status();
+  const ReplicateReport& report = *replicated;
   if (args.json) {
     print_json({{"dataset", args.target},
                 {"target", target_json(target)},
@@ -228,6 +297,19 @@ Result<ExitCode> verify_command(const Arguments& args) {
   options.progress = [&](uint64_t bytes, uint64_t packs) { progress.update(bytes, packs); };
   ASSIGN_OR_RETURN(CheckReport report, check_repository(*repo, options));
   progress.finish();
+  if (is_named(args.target_name)) {
+    record_state([&](ProtectState& state) {
+      VerificationRecord v;
+      if (const VerificationRecord* old = state.verification(target.name)) v = *old;
+      v.target = target.name;
+      v.time_unix = now_unix();
+      v.ok = report.problems.empty();
+      v.sample_percent = args.sample_percent;
+      v.problems = report.problems.size();
+      if (v.ok) v.last_success_unix = v.time_unix;
+      state.record(v);
+    });
+  }
   if (args.json) {
     print_json({{"target", target_json(target)},
                 {"ok", report.problems.empty()},
@@ -294,6 +376,132 @@ Result<ExitCode> recover_command(const Arguments& args) {
     }
   }
   return ExitCode::kOk;
+}
+
+Result<ExitCode> protect_set(const Arguments& args) {
+  ASSIGN_OR_RETURN(DatasetRef ref, parse_dataset_ref(args.target, /*allow_snapshot=*/false));
+  if (args.interval_hours < 1 || args.interval_hours > 24 * 366) {
+    return Status::invalid_argument("--interval-hours is from 1 to 8784");
+  }
+  ProtectPolicy policy;
+  policy.dataset = ref.repo + "/" + ref.dataset;
+  policy.interval_hours = args.interval_hours;
+  std::stringstream names(args.targets);
+  for (std::string name; std::getline(names, name, ',');) {
+    if (!name.empty()) policy.targets.push_back(name);
+  }
+  ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
+  for (const auto& name : policy.targets) {
+    if (std::none_of(targets.begin(), targets.end(),
+                     [&](const TargetConfig& t) { return t.name == name; })) {
+      return Status::not_found("no target named '" + name + "'; add it with 'lares target add'");
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<ProtectPolicy> policies, load_policies(config_path()));
+  policies.erase(std::remove_if(policies.begin(), policies.end(),
+                                [&](const ProtectPolicy& p) { return p.dataset == policy.dataset; }),
+                 policies.end());
+  if (!policy.targets.empty()) policies.push_back(policy);
+  RETURN_IF_ERROR(save_policies(config_path(), policies));
+  if (policy.targets.empty()) {
+    std::printf("%s: no protection policy\n", policy.dataset.c_str());
+  } else {
+    std::printf("%s: replicated to %s every %d hours\n", policy.dataset.c_str(),
+                args.targets.c_str(), policy.interval_hours);
+  }
+  return ExitCode::kOk;
+}
+
+Result<ExitCode> protect_status(const Arguments& args) {
+  ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
+  ASSIGN_OR_RETURN(std::vector<ProtectPolicy> policies, load_policies(config_path()));
+  ASSIGN_OR_RETURN(ProtectState state, load_protect_state(protect_state_path()));
+  // Every dataset of every registered pool's repository, with its newest
+  // snapshot; and the datasets policies or the state name.
+  std::map<std::string, int64_t> newest;  // "<pool>/<dataset>" -> ns, 0 if none
+  ASSIGN_OR_RETURN(Registry registry, Registry::load(lares_home()));
+  std::optional<Unlock> unlock;
+  for (const auto& entry : registry.entries()) {
+    if (!unlock) {
+      ASSIGN_OR_RETURN(Unlock u, read_unlock(args));
+      unlock = std::move(u);
+    }
+    auto r = open_repo_with(entry.name, /*write=*/false, *unlock);
+    if (!r.is_ok()) {
+      if (r.status().code() == Code::kNotFound) continue;  // a pool without a repository
+      return r.status().with_context("pool " + entry.name + ": ");
+    }
+    ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, r->repo->list_snapshots());
+    for (const auto& s : snaps) {
+      int64_t& n = newest[entry.name + "/" + s.dataset];
+      n = std::max(n, s.time_ns);
+    }
+    DatasetStore datasets(*r->repo);
+    ASSIGN_OR_RETURN(std::vector<DatasetHead> heads, datasets.list());
+    for (const auto& h : heads) newest.emplace(entry.name + "/" + h.name, 0);
+  }
+  for (const auto& p : policies) newest.emplace(p.dataset, 0);
+  for (const auto& r : state.replications) newest.emplace(r.dataset, 0);
+
+  const int64_t now = now_unix();
+  std::vector<DatasetProtection> report;
+  for (const auto& [dataset, ns] : newest) {
+    const auto p = std::find_if(policies.begin(), policies.end(),
+                                [&](const ProtectPolicy& x) { return x.dataset == dataset; });
+    report.push_back(evaluate_protection(dataset, ns, p == policies.end() ? nullptr : &*p,
+                                         targets, state, now));
+  }
+  const bool all_hold = std::all_of(report.begin(), report.end(),
+                                    [](const DatasetProtection& d) { return d.holds_321; });
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& d : report) {
+      nlohmann::json copies = nlohmann::json::array();
+      for (const auto& c : d.copies) {
+        nlohmann::json j{{"where", c.where},   {"media", c.media},   {"offsite", c.offsite},
+                         {"counts", c.counts}, {"problem", c.problem}};
+        j["last_replication"] = c.last_replication_unix ? nlohmann::json(c.last_replication_unix)
+                                                        : nlohmann::json(nullptr);
+        j["last_verification"] = c.last_verification_unix
+                                     ? nlohmann::json(c.last_verification_unix)
+                                     : nlohmann::json(nullptr);
+        j["verification_ok"] = c.verification_ok;
+        j["newest_snapshot_age_s"] =
+            c.newest_snapshot_ns ? nlohmann::json(now - c.newest_snapshot_ns / 1000000000)
+                                 : nlohmann::json(nullptr);
+        copies.push_back(std::move(j));
+      }
+      list.push_back({{"dataset", d.dataset},
+                      {"rule_3_2_1", d.holds_321},
+                      {"reasons", d.reasons},
+                      {"copies", std::move(copies)}});
+    }
+    print_json(list);
+  } else if (report.empty()) {
+    std::printf("no datasets yet\n");
+  } else {
+    for (const auto& d : report) {
+      std::printf("%s: %s\n", d.dataset.c_str(), d.holds_321 ? "3-2-1 holds" : "AT RISK");
+      Table table({"  COPY", "MEDIA", "OFF-SITE", "REPLICATED", "VERIFIED", "NEWEST SNAPSHOT",
+                   "STATE"});
+      for (const auto& c : d.copies) {
+        table.add_row({"  " + c.where, c.media, c.offsite ? "yes" : "no",
+                       c.last_replication_unix ? age_text(now - c.last_replication_unix) + " ago"
+                                               : "-",
+                       c.last_verification_unix
+                           ? age_text(now - c.last_verification_unix) + " ago" +
+                                 (c.verification_ok ? "" : " (damage)")
+                           : "-",
+                       c.newest_snapshot_ns
+                           ? age_text(now - c.newest_snapshot_ns / 1000000000) + " old"
+                           : "none",
+                       c.counts ? "ok" : c.problem});
+      }
+      table.print(stdout);
+      for (const auto& reason : d.reasons) std::printf("  - %s\n", reason.c_str());
+    }
+  }
+  return all_hold ? ExitCode::kOk : ExitCode::kDataProblem;
 }
 
 }  // namespace lares::cli

@@ -220,6 +220,51 @@ TEST_F(ProtectCliTest, VerifyFindsDamageAndRepairFixesIt) {
   EXPECT_EQ(lares("verify " + shell_quote(usb) + " --sample 0").exit_code, 2);
 }
 
+// The 3-2-1 report follows what replicate and verify did.
+TEST_F(ProtectCliTest, ProtectStatusTurnsSafeOnceTheCopiesExist) {
+  make_pool();
+  const std::string src = temp_.sub("src");
+  ASSERT_TRUE(testing::generate_tree(src, testing::TreeSpec{}).is_ok());
+  ASSERT_EQ(lares("backup " + shell_quote(src) + " tank/photos").exit_code, 0);
+  RunResult bare = lares("protect status --json");
+  EXPECT_EQ(bare.exit_code, 3);  // one copy
+  nlohmann::json report = json_of(bare);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0]["dataset"], "tank/photos");
+  EXPECT_EQ(report[0]["rule_3_2_1"], false);
+
+  ASSERT_EQ(lares_plain("target add usb " + shell_quote(temp_.sub("usb"))).exit_code, 0);
+  ASSERT_EQ(lares_plain("target add vault " + shell_quote(temp_.sub("vault")) + " --offsite")
+                .exit_code,
+            0);
+  EXPECT_EQ(lares_plain("protect set tank/photos --targets usb,nowhere").exit_code, 1);
+  ASSERT_EQ(lares_plain("protect set tank/photos --targets usb,vault --interval-hours 6").exit_code,
+            0);
+  ASSERT_EQ(lares("replicate tank/photos usb").exit_code, 0);
+  report = json_of(lares("protect status --json"));
+  EXPECT_EQ(report[0]["rule_3_2_1"], false);
+  EXPECT_NE(report[0]["copies"][2]["problem"].get<std::string>().find("never replicated"),
+            std::string::npos);
+  ASSERT_EQ(lares("replicate tank/photos vault").exit_code, 0);
+  RunResult safe = lares("protect status");
+  EXPECT_EQ(safe.exit_code, 0) << safe.out;
+  EXPECT_NE(safe.out.find("3-2-1 holds"), std::string::npos) << safe.out;
+
+  // Damage found by verify puts it at risk again, with the way out.
+  std::filesystem::remove_all(temp_.sub("vault") + "/packs");
+  EXPECT_EQ(lares("verify vault").exit_code, 3);
+  RunResult risk = lares("protect status");
+  EXPECT_EQ(risk.exit_code, 3);
+  EXPECT_NE(risk.out.find("--repair"), std::string::npos) << risk.out;
+  ASSERT_EQ(lares("replicate tank/photos vault --repair").exit_code, 0);
+  EXPECT_EQ(lares("verify vault").exit_code, 0);
+  EXPECT_EQ(lares("protect status").exit_code, 0);
+  // A target a policy names cannot be removed from under it.
+  EXPECT_EQ(lares_plain("target remove vault").exit_code, 1);
+  ASSERT_EQ(lares_plain("protect set tank/photos --targets ''").exit_code, 0);
+  EXPECT_EQ(lares_plain("target remove vault").exit_code, 0);
+}
+
 TEST_F(ProtectCliTest, ReplicateErrorsSayWhatToDo) {
   make_pool();
   RunResult r = lares("replicate tank/photos nowhere");
