@@ -80,6 +80,7 @@ struct Arguments {
   bool repair = false;                // replicate --repair
   std::string targets;                // protect set --targets a,b
   int interval_hours = 24;            // protect set --interval-hours
+  int min_storage_days = 0;           // target add --min-storage-days
 };
 
 using Verb = Result<ExitCode> (*)(const Arguments& args);
@@ -142,6 +143,7 @@ Result<ExitCode> clone_command(const Arguments& args);
 Result<ExitCode> target_add(const Arguments& args);
 Result<ExitCode> target_list(const Arguments& args);
 Result<ExitCode> target_remove(const Arguments& args);
+Result<ExitCode> target_prune(const Arguments& args);
 Result<ExitCode> replicate_command(const Arguments& args);
 Result<ExitCode> verify_command(const Arguments& args);
 Result<ExitCode> recover_command(const Arguments& args);

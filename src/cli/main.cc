@@ -147,11 +147,28 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
                   "S3: the storage class of uploads, e.g. DEEP_ARCHIVE");
   add->add_flag("--virtual-hosted", args.virtual_hosted,
                 "S3: address the bucket as <bucket>.<host> (default: path style)");
+  add->add_option("--keep-last", args.keep_last, "Its retention: the N newest snapshots");
+  add->add_option("--keep-hourly", args.keep_hourly, "Its retention: one per hour, N hours");
+  add->add_option("--keep-daily", args.keep_daily, "Its retention: one per day, N days");
+  add->add_option("--keep-weekly", args.keep_weekly, "Its retention: one per week, N weeks");
+  add->add_option("--keep-monthly", args.keep_monthly, "Its retention: one per month, N months");
+  add->add_option("--keep-yearly", args.keep_yearly, "Its retention: one per year, N years");
+  add->add_option("--min-storage-days", args.min_storage_days,
+                  "Never delete a pack younger than this (a cold tier's minimum storage "
+                  "duration, e.g. 180 for DEEP_ARCHIVE)");
   CLI::App* list = add_verb(target, "list", "List the replication targets", target_list, chosen);
   add_json_flag(list, args);
   CLI::App* remove = add_verb(target, "remove", "Forget a target (its data stays)", target_remove,
                               chosen);
   remove->add_option("name", args.target_name, "The target's name")->required();
+  CLI::App* prune = add_verb(target, "prune",
+                             "Apply a target's own retention to its replica, then gc it (a dry "
+                             "run unless --apply)",
+                             target_prune, chosen);
+  prune->add_option("name", args.target_name, "The target's name")->required();
+  prune->add_flag("--apply", args.apply, "Forget and delete (else only show what would go)");
+  add_json_flag(prune, args);
+  add_unlock_options(prune, args);
 
   CLI::App* replicate = app.add_subcommand(
       "replicate", "Copy a dataset's new snapshots to a target (incremental, resumable)");

@@ -20,6 +20,7 @@
 #include "fs/check.h"
 #include "fs/dataset.h"
 #include "protect/protection.h"
+#include "protect/prune.h"
 #include "protect/recover.h"
 #include "protect/replicate.h"
 #include "protect/targets.h"
@@ -36,6 +37,10 @@ nlohmann::json target_json(const TargetConfig& t) {
                    {"url", t.url()},
                    {"offsite", t.offsite}};
   if (t.kind == TargetKind::kS3 && !t.storage_class.empty()) j["storage_class"] = t.storage_class;
+  j["retention"] = {{"last", t.keep_last},       {"hourly", t.keep_hourly},
+                    {"daily", t.keep_daily},     {"weekly", t.keep_weekly},
+                    {"monthly", t.keep_monthly}, {"yearly", t.keep_yearly}};
+  j["min_storage_days"] = t.min_storage_days;
   return j;
 }
 
@@ -136,6 +141,13 @@ Result<ExitCode> target_add(const Arguments& args) {
         "a target is an absolute folder, sftp://<user>@<host>[:<port>]/<folder> or "
         "s3://<bucket>[/<prefix>]");
   }
+  t.keep_last = args.keep_last;
+  t.keep_hourly = args.keep_hourly;
+  t.keep_daily = args.keep_daily;
+  t.keep_weekly = args.keep_weekly;
+  t.keep_monthly = args.keep_monthly;
+  t.keep_yearly = args.keep_yearly;
+  t.min_storage_days = args.min_storage_days;
   RETURN_IF_ERROR(validate_target(t));
   ASSIGN_OR_RETURN(std::vector<TargetConfig> targets, load_targets(config_path()));
   for (const auto& existing : targets) {
@@ -256,6 +268,7 @@ Result<ExitCode> replicate_command(const Arguments& args) {
                 {"target", target_json(target)},
                 {"created", report.target_created},
                 {"snapshots_copied", report.snapshots_copied},
+                {"snapshots_skipped", report.snapshots_skipped},
                 {"snapshots_present", report.snapshots_present},
                 {"packs_resumed", report.packs_adopted},
                 {"packs_dropped", report.packs_dropped},
@@ -502,6 +515,46 @@ Result<ExitCode> protect_status(const Arguments& args) {
     }
   }
   return all_hold ? ExitCode::kOk : ExitCode::kDataProblem;
+}
+
+Result<ExitCode> target_prune(const Arguments& args) {
+  ASSIGN_OR_RETURN(TargetConfig target, resolve_target(args.target_name));
+  ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
+  RETURN_IF_ERROR(make_dirs(lares_home() + "/run"));
+  const std::string lock_path =
+      lares_home() + "/run/replicate-" + std::to_string(std::hash<std::string>{}(target.url())) +
+      ".lock";
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(lock_path, "a replication to " + target.name));
+  ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, open_target_store(target));
+  ASSIGN_OR_RETURN(std::unique_ptr<Repository> replica, Repository::open(*store, unlock));
+  ASSIGN_OR_RETURN(PruneReport report, prune_replica(*replica, target, args.apply, now_unix()));
+  if (args.json) {
+    print_json({{"target", target_json(target)},
+                {"applied", args.apply},
+                {"forgotten", report.forgotten},
+                {"kept", report.kept},
+                {"packs_deleted", report.gc.packs_deleted},
+                {"packs_repacked", report.gc.packs_repacked},
+                {"packs_held", report.gc.packs_held},
+                {"bytes_freed", report.gc.bytes_freed}});
+    return ExitCode::kOk;
+  }
+  for (const auto& [dataset, names] : report.forgotten) {
+    for (const auto& name : names) {
+      std::printf("%s %s@%s\n", args.apply ? "forgot" : "would forget", dataset.c_str(),
+                  name.c_str());
+    }
+  }
+  std::printf("%s: %llu snapshots kept; %s %s%s\n", target.name.c_str(),
+              static_cast<unsigned long long>(report.kept), args.apply ? "freed" : "would free",
+              format_size(report.gc.bytes_freed).c_str(),
+              report.gc.packs_held != 0
+                  ? (", " + std::to_string(report.gc.packs_held) +
+                     " packs held until they reach the minimum storage duration")
+                        .c_str()
+                  : "");
+  if (!args.apply) std::printf("(a dry run: --apply does it)\n");
+  return ExitCode::kOk;
 }
 
 }  // namespace lares::cli

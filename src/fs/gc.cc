@@ -99,7 +99,10 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
         dead_bytes += e.sealed_length;
       }
     }
-    if (live_bytes == 0) {
+    if (dead_bytes != 0 && options.hold_pack && options.hold_pack(pack.pack_id)) {
+      keep.push_back(pack);
+      ++report.packs_held;
+    } else if (live_bytes == 0) {
       remove.push_back(pack.pack_id);
       report.bytes_freed += dead_bytes;
       ++report.packs_deleted;
@@ -129,7 +132,9 @@ Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options) {
       }
       if (needed) keep.push_back({*id, std::move(*entries)});
     }
-    if (!needed) {
+    if (!needed && id.is_ok() && options.hold_pack && options.hold_pack(*id)) {
+      ++report.packs_held;
+    } else if (!needed) {
       orphans.push_back(name);
       ++report.orphan_packs;
       if (auto size = repo.store().size(name); size.is_ok()) report.bytes_freed += *size;

@@ -33,6 +33,11 @@ struct GcOptions {
   bool dry_run = false;
   // A pack whose dead bytes are at least this share of it is rewritten.
   double repack_unused = 0.5;
+  // Packs for which this returns true are left as they are — not deleted,
+  // not repacked — even when they hold dead blobs: a cold storage tier that
+  // charges for a minimum storage duration keeps its young packs until then
+  // (`lares target prune`). Null: none.
+  std::function<bool(const ChunkId& pack)> hold_pack;
   // Test seam: called before each destructive step ("index", "delete").
   std::function<void(const char* step)> before_step;
 };
@@ -41,6 +46,7 @@ struct GcReport {
   uint64_t snapshots = 0, live_blobs = 0;
   uint64_t packs = 0, packs_deleted = 0, packs_repacked = 0, orphan_packs = 0;
   uint64_t bytes_freed = 0, bytes_copied = 0;
+  uint64_t packs_held = 0;  // garbage left in place by hold_pack
 };
 
 Result<GcReport> collect_garbage(Repository& repo, const GcOptions& options);

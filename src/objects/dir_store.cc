@@ -171,6 +171,18 @@ Result<uint64_t> DirStore::size(const std::string& name) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+Result<int64_t> DirStore::modified_unix(const std::string& name) {
+  RETURN_IF_ERROR(validate_name(name));
+  const std::string path = path_of(name);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (is_not_found_errno(errno)) return not_found(name, root_);
+    return Status::from_errno(errno, "stat " + path);
+  }
+  if (!S_ISREG(st.st_mode)) return not_found(name, root_);
+  return static_cast<int64_t>(st.st_mtime);
+}
+
 Status DirStore::remove(const std::string& name) {
   RETURN_IF_ERROR(validate_name(name));
   const std::string path = path_of(name);

@@ -58,6 +58,7 @@ class DirStore final : public ObjectStore {
   Result<uint64_t> size(const std::string& name) override;
   Result<std::vector<std::string>> list(const std::string& prefix) override;
   Status remove(const std::string& name) override;
+  Result<int64_t> modified_unix(const std::string& name) override;
 
   const std::string& root() const { return root_; }
   // How many stray temporary files open() removed.

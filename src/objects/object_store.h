@@ -34,6 +34,13 @@ class ObjectStore {
   virtual Result<std::vector<std::string>> list(const std::string& prefix) = 0;
   // Removing an absent object is kNotFound.
   virtual Status remove(const std::string& name) = 0;
+  // When the object was last written (Unix seconds), for stores where that
+  // matters (cold storage tiers bill a minimum storage duration).
+  // kFailedPrecondition where the store does not know.
+  virtual Result<int64_t> modified_unix(const std::string& name) {
+    return Status::failed_precondition("this store does not record when " + name +
+                                       " was written");
+  }
 };
 
 // Checks the naming rule above; kInvalidArgument with a reason otherwise.

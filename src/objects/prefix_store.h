@@ -29,6 +29,9 @@ class PrefixStore final : public ObjectStore {
     return names;
   }
   Status remove(const std::string& name) override { return inner_.remove(prefix_ + name); }
+  Result<int64_t> modified_unix(const std::string& name) override {
+    return inner_.modified_unix(prefix_ + name);
+  }
 
  private:
   ObjectStore& inner_;

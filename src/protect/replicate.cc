@@ -260,9 +260,16 @@ Result<ReplicateReport> replicate_dataset(Repository& source, const std::string&
   };
   std::vector<Plan> plans;
   uint64_t total_bytes = 0, total_blobs = 0;
+  // Only what is newer than the target's newest snapshot goes: older ones
+  // missing there were pruned by the target's own retention, on purpose.
+  const int64_t target_newest = present.empty() ? INT64_MIN : present.back().time_ns;
   for (const auto& s : wanted) {
     const bool record_there = there.count(s.id) != 0;
     if (record_there && !options.repair) continue;
+    if (!record_there && s.time_ns <= target_newest) {
+      ++report.snapshots_skipped;
+      continue;
+    }
     std::vector<ChunkId> fresh;
     RETURN_IF_ERROR(walker.walk(s, &fresh));
     Plan plan{&s, record_there, {}};

@@ -9,8 +9,9 @@
 // sealed, exactly as stored: the target never sees a key, a name or a byte of
 // content in clear.
 //
-// One run, for the snapshots of `dataset` that the target lacks, oldest
-// first:
+// One run, for the snapshots of `dataset` that the target lacks and that are
+// newer than its newest one (older ones missing there were pruned by the
+// target's own retention), oldest first:
 //   1. Packs on the target that no index names (a run cut short after they
 //      arrived) are indexed, so they are not sent again.
 //   2. The Merkle trees are walked on the source. A subtree reachable from a
@@ -67,6 +68,7 @@ struct ReplicateReport {
   bool target_created = false;
   uint64_t snapshots_copied = 0;   // records written to the target this run
   uint64_t snapshots_present = 0;  // of the dataset, on the target already
+  uint64_t snapshots_skipped = 0;  // older than the target's newest (pruned there): not sent
   uint64_t packs_adopted = 0;      // arrived in an earlier, interrupted run
   uint64_t packs_dropped = 0;      // repair: missing or damaged packs taken out of the replica
   uint64_t base_trees_read = 0;    // tree blobs and nodes of the base snapshot, read on the source

@@ -84,6 +84,29 @@ Result<TargetConfig> parse_target(const std::string& name, const toml::table& ta
     return Status::invalid_argument(where + ": unknown type '" + type +
                                     "' (local, sftp or s3)");
   }
+  // Retention, for every type.
+  struct Count {
+    const char* key;
+    int* out;
+    int64_t max;
+  };
+  for (const Count& c : {Count{"keep_last", &t.keep_last, 100000},
+                         Count{"keep_hourly", &t.keep_hourly, 100000},
+                         Count{"keep_daily", &t.keep_daily, 100000},
+                         Count{"keep_weekly", &t.keep_weekly, 100000},
+                         Count{"keep_monthly", &t.keep_monthly, 100000},
+                         Count{"keep_yearly", &t.keep_yearly, 1000},
+                         Count{"min_storage_days", &t.min_storage_days, 3660}}) {
+    allowed.insert(c.key);
+    const toml::node* node = table.get(c.key);
+    if (node == nullptr) continue;
+    const auto* value = node->as_integer();
+    if (value == nullptr || value->get() < 0 || value->get() > c.max) {
+      return Status::invalid_argument(where + ": '" + c.key + "' must be a number from 0 to " +
+                                      std::to_string(c.max));
+    }
+    *c.out = static_cast<int>(value->get());
+  }
   for (const auto& [key, value] : table) {
     if (allowed.count(std::string(key.str())) == 0) {
       return Status::invalid_argument(where + ": unknown key '" + std::string(key.str()) + "'");
@@ -254,6 +277,13 @@ Status save_targets(const std::string& path, const std::vector<TargetConfig>& ta
         if (!t.storage_class.empty()) entry.insert("storage_class", t.storage_class);
         if (!t.path_style) entry.insert("path_style", false);
         break;
+    }
+    for (const auto& [key, value] :
+         {std::pair<const char*, int>{"keep_last", t.keep_last}, {"keep_hourly", t.keep_hourly},
+          {"keep_daily", t.keep_daily}, {"keep_weekly", t.keep_weekly},
+          {"keep_monthly", t.keep_monthly}, {"keep_yearly", t.keep_yearly},
+          {"min_storage_days", t.min_storage_days}}) {
+      if (value != 0) entry.insert(key, static_cast<int64_t>(value));
     }
     all.insert(t.name, std::move(entry));
   }

@@ -23,6 +23,9 @@
 //   prefix = "lares"              # optional key prefix
 //   storage_class = "DEEP_ARCHIVE"  # optional
 //   path_style = false            # optional, true
+//   keep_daily = 7                # optional, any type: the target's own
+//   keep_monthly = 24             #   retention (keep_last, keep_hourly, ...)
+//   min_storage_days = 180        # optional: packs stay at least this long
 //
 // S3 credentials come from the usual AWS environment variables
 // (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from
@@ -67,6 +70,12 @@ struct TargetConfig {
   // s3
   std::string endpoint, region, bucket, prefix, storage_class;
   bool path_style = true;
+  // Any type: the target's own retention (`lares target prune`; all 0: keep
+  // everything), and how long a pack must stay before it may be deleted (a
+  // cold tier's minimum storage duration; 0: no minimum).
+  int keep_last = 0, keep_hourly = 0, keep_daily = 0, keep_weekly = 0, keep_monthly = 0,
+      keep_yearly = 0;
+  int min_storage_days = 0;
 
   bool operator==(const TargetConfig&) const = default;
   // "/mnt/usb/lares", "sftp://u123@host:23/lares", "s3://bucket/prefix".

@@ -265,6 +265,43 @@ TEST_F(ProtectCliTest, ProtectStatusTurnsSafeOnceTheCopiesExist) {
   EXPECT_EQ(lares_plain("target remove vault").exit_code, 0);
 }
 
+TEST_F(ProtectCliTest, TargetPruneIsADryRunUntilApplied) {
+  make_pool();
+  const std::string src = temp_.sub("src");
+  ASSERT_TRUE(testing::generate_tree(src, testing::TreeSpec{}).is_ok());
+  for (const char* name : {"a", "b", "c"}) {
+    ASSERT_EQ(lares("backup " + shell_quote(src) + " tank/photos --name " + name).exit_code, 0);
+  }
+  ASSERT_EQ(lares_plain("target add cold " + shell_quote(temp_.sub("cold")) +
+                        " --keep-last 1 --min-storage-days 90")
+                .exit_code,
+            0);
+  nlohmann::json listed = json_of(lares_plain("target list --json"));
+  EXPECT_EQ(listed[0]["retention"]["last"], 1);
+  EXPECT_EQ(listed[0]["min_storage_days"], 90);
+  ASSERT_EQ(lares("replicate tank/photos cold").exit_code, 0);
+  RunResult dry = lares("target prune cold");
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("would forget photos@a"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("dry run"), std::string::npos) << dry.out;
+  RunResult applied = lares("target prune cold --apply --json");
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  nlohmann::json report = json_of(applied);
+  EXPECT_EQ(report["forgotten"]["photos"], nlohmann::json::array({"a", "b"}));
+  EXPECT_EQ(report["kept"], 1);
+  // Home keeps all three.
+  EXPECT_EQ(json_of(lares("snapshot list tank/photos --json")).size(), 3u);
+  // And the next replication does not send a and b back.
+  RunResult again = lares("replicate tank/photos cold --json");
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_EQ(json_of(again)["snapshots_copied"], 0);
+  ASSERT_EQ(lares_plain("target add nokeep " + shell_quote(temp_.sub("nk"))).exit_code, 0);
+  ASSERT_EQ(lares("replicate tank/photos nokeep").exit_code, 0);
+  RunResult refused = lares("target prune nokeep --apply");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("no retention"), std::string::npos) << refused.err;
+}
+
 TEST_F(ProtectCliTest, ReplicateErrorsSayWhatToDo) {
   make_pool();
   RunResult r = lares("replicate tank/photos nowhere");

@@ -9,11 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ctime>
 #include <set>
 
 #include "fs/backup.h"
 #include "fs/gc.h"
 #include "fs/live_snapshots.h"
+#include "protect/prune.h"
 #include "protect/recover.h"
 #include "testing/live_fixture.h"
 #include "testing/repo_fixture.h"
@@ -360,6 +362,60 @@ TEST_F(ReplicateTest, RepairResendsWhatTheReplicaLost) {
   ASSERT_TRUE(again.is_ok());
   EXPECT_EQ(again->packs_dropped, 0u);
   EXPECT_EQ(again->blobs_sent, 0u);
+}
+
+// The target keeps fewer snapshots than home; what it pruned is not sent
+// back, and young packs on a cold tier stay until their minimum duration.
+TEST_F(ReplicateTest, TargetRetentionPrunesAndIsNotUndoneByReplication) {
+  const std::string src = dir_.sub("src");
+  testing::TreeSpec spec;
+  spec.seed = 9;
+  ASSERT_TRUE(testing::generate_tree(src, spec).is_ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(testing::mutate_tree(src, static_cast<uint64_t>(i + 1), 30).is_ok());
+    back_up(src, "s" + std::to_string(i));
+  }
+  ASSERT_TRUE(replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{}).is_ok());
+  TargetConfig target;
+  target.name = "cold";
+  target.kind = TargetKind::kLocal;
+  target.path = dir_.sub("target");
+  auto replica = open_target();
+  ASSERT_NE(replica, nullptr);
+  EXPECT_EQ(prune_replica(*replica, target, true, 0).status().code(), Code::kFailedPrecondition);
+
+  target.keep_last = 2;
+  target.min_storage_days = 30;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  auto dry = prune_replica(*replica, target, /*apply=*/false, now);
+  ASSERT_TRUE(dry.is_ok()) << dry.status().to_string();
+  EXPECT_EQ(dry->forgotten["photos"], (std::vector<std::string>{"s0", "s1", "s2"}));
+  EXPECT_EQ(replica->list_snapshots()->size(), 5u);  // a dry run changes nothing
+
+  auto young = prune_replica(*replica, target, /*apply=*/true, now);
+  ASSERT_TRUE(young.is_ok()) << young.status().to_string();
+  EXPECT_EQ(young->kept, 2u);
+  EXPECT_GT(young->gc.packs_held, 0u);
+  EXPECT_EQ(young->gc.packs_deleted + young->gc.packs_repacked, 0u);  // all packs are young
+  auto later = prune_replica(*replica, target, /*apply=*/true, now + 31 * 86400);
+  ASSERT_TRUE(later.is_ok());
+  EXPECT_EQ(later->gc.packs_held, 0u);
+  EXPECT_GT(later->gc.bytes_freed, 0u);
+
+  auto again = replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{});
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->snapshots_copied, 0u);
+  EXPECT_EQ(again->snapshots_skipped, 3u);
+  EXPECT_EQ(again->blobs_sent, 0u);
+  back_up(src, "s5");
+  auto next = replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{});
+  ASSERT_TRUE(next.is_ok());
+  EXPECT_EQ(next->snapshots_copied, 1u);
+  auto names = open_target()->list_snapshots("photos");
+  ASSERT_TRUE(names.is_ok());
+  ASSERT_EQ(names->size(), 3u);
+  EXPECT_EQ((*names)[0].name, "s3");
+  EXPECT_EQ((*names)[2].name, "s5");
 }
 
 TEST_F(ReplicateTest, BandwidthLimitPacesTheTransfer) {
