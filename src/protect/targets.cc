@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "objects/dir_store.h"
+#include "objects/sftp_store.h"
 #include "pool/registry.h"
 #include "util/file.h"
 
@@ -313,7 +314,18 @@ Result<std::unique_ptr<ObjectStore>> open_target_store(const TargetConfig& targe
                        DirStore::open(target.path, CreateIfMissing::kYes));
       return std::unique_ptr<ObjectStore>(std::move(store));
     }
-    case TargetKind::kSftp:
+    case TargetKind::kSftp: {
+      SftpOptions options;
+      options.host = target.host;
+      options.port = target.port;
+      options.user = target.user;
+      options.root = target.path;
+      options.identity_file = target.identity_file;
+      options.known_hosts_file = target.known_hosts;
+      ASSIGN_OR_RETURN(std::unique_ptr<SftpStore> store,
+                       SftpStore::open(options, CreateIfMissing::kYes));
+      return std::unique_ptr<ObjectStore>(std::move(store));
+    }
     case TargetKind::kS3:
       break;
   }
