@@ -354,9 +354,13 @@ report() {
       done
     done
     echo
+    local first_kind="${BENCH_TARGETS%% *}"
     echo "Incremental: the change the backups stored — Lares $(median lares_change_bytes) bytes," \
-      "restic $(median restic_change_bytes) bytes; what replication sent over it: Lares" \
-      "$(awk -v a="$(median lares_local_incremental_target_bytes)" -v b="$(median lares_change_bytes)" 'BEGIN {printf "%.2f×", a / b}')."
+      "restic $(median restic_change_bytes) bytes; what replication to $first_kind sent for it:" \
+      "Lares $(awk -v a="$(median "lares_${first_kind}_incremental_target_bytes")" \
+        -v b="$(median lares_change_bytes)" 'BEGIN {printf "%.2f×", a / b}')," \
+      "restic $(awk -v a="$(median "restic_${first_kind}_incremental_target_bytes")" \
+        -v b="$(median restic_change_bytes)" 'BEGIN {printf "%.2f×", a / b}')."
   } | tee "$REPORT"
   log "report: $REPORT; samples: $RESULTS"
 }
