@@ -54,7 +54,7 @@ tsan_step() {
   step "ThreadSanitizer tests"
   TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
     ctest --test-dir "$tsan" --output-on-failure --no-tests=error -j "$test_jobs" \
-    -R 'PoolTest|LifecycleTest|DirStore|ErasureCode|RepositoryTest|BackupTest|BackupOnPoolTest|GcTest|LiveFsTest|BTree' -E 'Crash'
+    -R 'PoolTest|LifecycleTest|DirStore|ErasureCode|RepositoryTest|BackupTest|BackupOnPoolTest|GcTest|LiveFsTest|BTree|SftpStore|Replicate' -E 'Crash'
 }
 
 fuzz_step() {
