@@ -13,6 +13,7 @@ packages=(
   fio btrfs-progs
   libtomlplusplus-dev
   libssh-dev openssh-server
+  libcurl4-openssl-dev libssl-dev libtinyxml2-dev ceph-mon ceph-osd radosgw ceph-common
 )
 
 missing=()

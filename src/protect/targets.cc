@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "objects/dir_store.h"
+#include "objects/s3_store.h"
 #include "objects/sftp_store.h"
 #include "pool/registry.h"
 #include "util/file.h"
@@ -116,6 +117,33 @@ Result<TargetConfig> parse_target(const std::string& name, const toml::table& ta
   RETURN_IF_ERROR(validate_target(t));
   return t;
 }
+
+// Two views of one bucket that differ only in the storage class of what they
+// write: objects under packs/ are put through `packs`, the rest through
+// `rest`. Reads, lists and removes see the same keys either way.
+class PacksApartStore final : public ObjectStore {
+ public:
+  PacksApartStore(std::unique_ptr<ObjectStore> rest, std::unique_ptr<ObjectStore> packs)
+      : rest_(std::move(rest)), packs_(std::move(packs)) {}
+  Status put(const std::string& name, ByteView data) override {
+    return (name.rfind("packs/", 0) == 0 ? *packs_ : *rest_).put(name, data);
+  }
+  Result<Bytes> get(const std::string& name, uint64_t offset, uint64_t length) override {
+    return rest_->get(name, offset, length);
+  }
+  using ObjectStore::get;
+  Result<uint64_t> size(const std::string& name) override { return rest_->size(name); }
+  Result<std::vector<std::string>> list(const std::string& prefix) override {
+    return rest_->list(prefix);
+  }
+  Status remove(const std::string& name) override { return rest_->remove(name); }
+  Result<int64_t> modified_unix(const std::string& name) override {
+    return rest_->modified_unix(name);
+  }
+
+ private:
+  std::unique_ptr<ObjectStore> rest_, packs_;
+};
 
 bool is_safe_word(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -326,8 +354,30 @@ Result<std::unique_ptr<ObjectStore>> open_target_store(const TargetConfig& targe
                        SftpStore::open(options, CreateIfMissing::kYes));
       return std::unique_ptr<ObjectStore>(std::move(store));
     }
-    case TargetKind::kS3:
-      break;
+    case TargetKind::kS3: {
+      S3Options options;
+      options.endpoint = target.endpoint;
+      options.region = target.region;
+      options.bucket = target.bucket;
+      options.prefix = target.prefix;
+      options.path_style = target.path_style;
+      options = S3Options::from_environment(options);  // credentials: never in lares.toml
+      if (options.access_key.empty() || options.secret_key.empty()) {
+        return Status::permission_denied(
+            "target '" + target.name +
+            "': no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+      }
+      ASSIGN_OR_RETURN(std::unique_ptr<S3Store> standard,
+                       S3Store::open(options, CreateIfMissing::kYes));
+      if (target.storage_class.empty()) return std::unique_ptr<ObjectStore>(std::move(standard));
+      // Packs go to the cold class; the small objects a replication reads
+      // every time (config, keys, index, snapshot records) stay readable at
+      // once in the bucket's default class.
+      options.storage_class = target.storage_class;
+      ASSIGN_OR_RETURN(std::unique_ptr<S3Store> cold, S3Store::open(options, CreateIfMissing::kNo));
+      return std::unique_ptr<ObjectStore>(
+          std::make_unique<PacksApartStore>(std::move(standard), std::move(cold)));
+    }
   }
   return Status::failed_precondition("target '" + target.name + "': " +
                                      std::string(target_kind_name(target.kind)) +
