@@ -222,7 +222,9 @@ TEST_F(ReplicateTest, AnInterruptedTransferResumesWithoutResendingFinishedPacks)
   // No pack name is written twice, and what arrived first is not sent again.
   std::set<std::string> first(failing.names_put().begin(), failing.names_put().end());
   for (const auto& name : resumed.names_put()) {
-    if (name.rfind("packs/", 0) == 0) EXPECT_EQ(first.count(name), 0u) << name;
+    if (name.rfind("packs/", 0) == 0) {
+      EXPECT_EQ(first.count(name), 0u) << name;
+    }
   }
   auto full = replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{});
   ASSERT_TRUE(full.is_ok());
