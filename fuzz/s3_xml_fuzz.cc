@@ -30,6 +30,8 @@ void check_list(std::string_view body) {
 }
 
 void check_others(std::string_view body) {
+  auto date = lares::s3::parse_http_date(body);
+  if (date.is_ok() && *date < 0) std::abort();  // dates before 1970 are refused
   auto error = lares::s3::parse_error(body);
   if (error.is_ok() && error->code.empty()) fail("error: an empty code");
   auto upload_id = lares::s3::parse_initiate_multipart_upload(body);

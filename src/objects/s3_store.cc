@@ -706,6 +706,17 @@ Result<uint64_t> S3Store::size(const std::string& name) {
   return size_bytes;
 }
 
+Result<int64_t> S3Store::modified_unix(const std::string& name) {
+  RETURN_IF_ERROR(validate_object_name(name));
+  const std::string key = key_of(name);
+  const std::string what = "age of '" + key + "' in bucket " + options_.bucket;
+  ASSIGN_OR_RETURN(HttpReply reply, http_->perform(HttpRequest("HEAD", key), what));
+  if (reply.status != 200) return error_status(reply, what);
+  auto time = s3::parse_http_date(reply.header("last-modified"));
+  if (!time.is_ok()) return time.status().with_context(what + ": ");
+  return time;
+}
+
 Result<std::vector<std::string>> S3Store::list_keys(const std::string& key_prefix) {
   std::vector<std::string> keys;
   std::string token;

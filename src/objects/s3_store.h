@@ -111,6 +111,8 @@ class S3Store final : public ObjectStore {
   Result<uint64_t> size(const std::string& name) override;
   Result<std::vector<std::string>> list(const std::string& prefix) override;
   Status remove(const std::string& name) override;
+  // Last-Modified of a HEAD.
+  Result<int64_t> modified_unix(const std::string& name) override;
 
   const S3Options& options() const { return options_; }
   // "s3://bucket/prefix", for messages.

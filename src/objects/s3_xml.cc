@@ -172,4 +172,55 @@ std::string create_bucket_body(std::string_view region) {
          escaped(region) + "</LocationConstraint></CreateBucketConfiguration>";
 }
 
+Result<int64_t> parse_http_date(std::string_view text) {
+  // Exactly "Www, DD Mon YYYY HH:MM:SS GMT": 29 characters.
+  static constexpr std::string_view kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  auto bad = [&] {
+    return Status::corruption("not an HTTP date: '" + std::string(text.substr(0, 64)) + "'");
+  };
+  if (text.size() != 29 || text.substr(3, 2) != ", " || text[7] != ' ' || text[11] != ' ' ||
+      text[16] != ' ' || text[19] != ':' || text[22] != ':' || text.substr(25) != " GMT") {
+    return bad();
+  }
+  auto number = [&](size_t at, size_t digits, int* out) {
+    int value = 0;
+    for (size_t i = at; i < at + digits; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      value = value * 10 + (text[i] - '0');
+    }
+    *out = value;
+    return true;
+  };
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (!number(5, 2, &day) || !number(12, 4, &year) || !number(17, 2, &hour) ||
+      !number(20, 2, &minute) || !number(23, 2, &second)) {
+    return bad();
+  }
+  int month = -1;
+  for (int m = 0; m < 12; ++m) {
+    if (text.substr(8, 3) == kMonths[m]) month = m;
+  }
+  bool weekday_known = false;
+  for (const auto& d : kDays) weekday_known = weekday_known || text.substr(0, 3) == d;
+  if (month < 0 || !weekday_known || day < 1 || day > 31 || year < 1970 || hour > 23 ||
+      minute > 59 || second > 60) {
+    return bad();
+  }
+  // Days since the epoch (civil calendar, proleptic Gregorian).
+  static constexpr int kMonthDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kMonthDays[month] || (month == 1 && day == 29 && !leap)) return bad();
+  const int m = month + 1;  // 1..12
+  const int y = m <= 2 ? year - 1 : year;
+  const int era = y / 400;
+  const int yoe = y - era * 400;
+  const int mp = (m + 9) % 12;  // March is 0
+  const int doy = (153 * mp + 2) / 5 + day - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = int64_t{era} * 146097 + doe - 719468;
+  return days * 86400 + hour * 3600 + minute * 60 + second;
+}
+
 }  // namespace lares::s3

@@ -66,6 +66,10 @@ Result<ListObjectsPage> parse_list_objects_v2(std::string_view body);
 // The UploadId of a CreateMultipartUpload reply.
 Result<std::string> parse_initiate_multipart_upload(std::string_view body);
 Result<CompleteMultipartUploadResult> parse_complete_multipart_upload(std::string_view body);
+// An HTTP date header (Last-Modified) in the one form RFC 9110 says senders
+// use, "Sun, 06 Nov 1994 08:49:37 GMT", as Unix seconds. kCorruption for
+// anything else.
+Result<int64_t> parse_http_date(std::string_view text);
 
 // REQUIRES: parts sorted by part_number, ascending.
 std::string complete_multipart_upload_body(const std::vector<CompletedPart>& parts);

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "objects/dir_store.h"
@@ -204,6 +205,13 @@ TEST_F(S3StoreTest, PutGetSizeListRemoveRoundTrip) {
   // A put replaces the value whole.
   ASSERT_TRUE(store->put("a", as_bytes("new value")).is_ok());
   EXPECT_EQ(as_string(*store->get("a")), "new value");
+
+  // When it was written, from Last-Modified (a minimum storage duration
+  // depends on it): within a minute of now, on a loopback server.
+  Result<int64_t> written = store->modified_unix("a");
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  EXPECT_LE(std::abs(*written - static_cast<int64_t>(std::time(nullptr))), 60);
+  EXPECT_EQ(store->modified_unix("nothing").status().code(), Code::kNotFound);
 
   ASSERT_TRUE(store->remove("dir/b").is_ok());
   EXPECT_EQ(store->get("dir/b").status().code(), Code::kNotFound);

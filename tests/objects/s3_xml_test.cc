@@ -206,5 +206,21 @@ TEST(S3XmlTest, BinaryGarbageIsCorruption) {
   EXPECT_FALSE(parse_list_objects_v2(std::string("\xff\xfe<\x00", 4)).is_ok());
 }
 
+TEST(S3XmlTest, HttpDatesParseStrictly) {
+  auto t = s3::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  EXPECT_EQ(*t, 784111777);
+  EXPECT_EQ(*s3::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(*s3::parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT"), 1835481599);
+  for (const char* bad : {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Sunday, 06-Nov-94 08:49:37 GMT",
+                          "Sun Nov  6 08:49:37 1994", "Sun, 06 Nox 1994 08:49:37 GMT",
+                          "Sun, 36 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1969 08:49:37 GMT",
+                          "Sun, 06 Nov 1994 24:49:37 GMT", "Xyz, 06 Nov 1994 08:49:37 GMT",
+                          "Sun, 0x Nov 1994 08:49:37 GMT", "Wed, 31 Apr 2026 00:00:00 GMT",
+                          "Sun, 29 Feb 2026 00:00:00 GMT"}) {
+    EXPECT_EQ(s3::parse_http_date(bad).status().code(), Code::kCorruption) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace lares::s3
