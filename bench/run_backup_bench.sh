@@ -48,6 +48,8 @@ shopt -s inherit_errexit
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 BENCH_DIR="$(realpath -m "${BENCH_DIR:-$REPO/var/bench-backup}")"
 readonly BENCH_DIR
 readonly BENCH_MIB="${BENCH_MIB:-3072}"
@@ -72,13 +74,6 @@ readonly STEPS=(initial incremental restore check)
 # The passphrase of all three repositories; this is a benchmark, not a secret.
 export RESTIC_PASSWORD="lares-bench" BORG_PASSPHRASE="lares-bench"
 export BORG_BASE_DIR="$SCRATCH/borg-home"  # borg's chunk and files caches, security dir
-
-die() {
-  echo "run_backup_bench.sh: $*" >&2
-  exit 1
-}
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # Packages: Lares's own build dependencies, then the peers and tools this script runs.
 install_dependencies() {
@@ -129,27 +124,12 @@ cleanup() {
 BUILT_FROM="unknown"
 
 build() {
-  BUILT_FROM="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  [[ -z "$(git -C "$REPO" status --porcelain -- src 2>/dev/null)" ]] ||
-    BUILT_FROM+=", with uncommitted changes in src/"
+  BUILT_FROM="$(built_from "$REPO")"
   log "building lares and lares_make_dataset (RelWithDebInfo) in $BUILD_DIR from $BUILT_FROM"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLARES_BENCH=ON \
     -DLARES_TESTS=OFF >"$LOG_DIR/cmake.log" 2>&1 || die "cmake failed; see $LOG_DIR/cmake.log"
   nice ninja -C "$BUILD_DIR" -j2 lares lares_make_dataset >"$LOG_DIR/ninja.log" 2>&1 ||
     die "build failed; see $LOG_DIR/ninja.log"
-}
-
-drop_caches() {
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
-}
-
-now() { date +%s.%N; }
-
-# record FIGURE VALUE: one sample of a figure (a number, or the run stops).
-record() {
-  [[ $2 =~ ^[0-9.e+-]+$ ]] || die "no figure for $1 (got '$2')"
-  echo "$1 $2" >>"$RESULTS"
 }
 
 # tree_bytes: bytes of file content in the tree now.

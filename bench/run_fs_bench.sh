@@ -59,6 +59,8 @@ shopt -s inherit_errexit
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 BENCH_DIR="$(realpath -m "${BENCH_DIR:-$REPO/var/bench}")"
 readonly BENCH_DIR
 readonly BENCH_MIB="${BENCH_MIB:-2048}"
@@ -80,6 +82,7 @@ STAMP="$(date +%Y%m%d-%H%M%S)"
 readonly STAMP
 readonly RESULTS="$BENCH_DIR/fs-results-$STAMP.tsv"  # "<figure> <value>" per sample
 readonly RAW_LOG="$BENCH_DIR/fs-raw-$STAMP.jsonl"    # a JSON line per job
+readonly RECORD_HINT="; see $RAW_LOG"
 readonly REPORT="$BENCH_DIR/fs-report-$STAMP.md"
 readonly TARGETS=(raw btrfs lares)
 readonly JOBS=(seq_write seq_read rand_read rand_write
@@ -93,13 +96,6 @@ export LARES_PASSPHRASE="lares-bench"
 LOOP_DEVICES=()
 MOUNT_PID=""  # the Lares mount process while a dataset is mounted
 REP=0
-
-die() {
-  echo "run_fs_bench.sh: $*" >&2
-  exit 1
-}
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 check_environment() {
   [[ $EUID -eq 0 ]] ||
@@ -176,28 +172,13 @@ cleanup() {
 BUILT_FROM="unknown"
 
 build() {
-  BUILT_FROM="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  [[ -z "$(git -C "$REPO" status --porcelain -- src 2>/dev/null)" ]] ||
-    BUILT_FROM+=", with uncommitted changes in src/"
+  BUILT_FROM="$(built_from "$REPO")"
   log "building lares and lares_smallfiles (Release) in $BUILD_DIR from $BUILT_FROM"
   local build_log="$SCRATCH/build.log"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLARES_BENCH=ON \
     -DLARES_TESTS=OFF >"$build_log" 2>&1 || die "cmake failed: $(tail -n 20 "$build_log")"
   nice ninja -C "$BUILD_DIR" -j1 lares lares_smallfiles >>"$build_log" 2>&1 ||
     die "build failed: $(tail -n 20 "$build_log")"
-}
-
-drop_caches() {
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
-}
-
-now() { date +%s.%N; }
-
-# record FIGURE VALUE: one sample of a figure (a number, or the run stops).
-record() {
-  [[ $2 =~ ^[0-9.e+-]+$ ]] || die "no figure for $1 (got '$2'); see $RAW_LOG"
-  echo "$1 $2" >>"$RESULTS"
 }
 
 # ---- targets ---------------------------------------------------------------------

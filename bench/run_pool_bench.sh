@@ -31,6 +31,8 @@ shopt -s inherit_errexit
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 readonly BENCH_DIR="${BENCH_DIR:-$REPO/var/bench}"
 readonly BENCH_MIB="${BENCH_MIB:-2048}"
 readonly BENCH_REPS="${BENCH_REPS:-3}"
@@ -45,16 +47,10 @@ STAMP="$(date +%Y%m%d-%H%M%S)"
 readonly STAMP
 readonly RESULTS="$BENCH_DIR/results-$STAMP.tsv"  # "<figure> <value>" per sample
 readonly RAW_LOG="$BENCH_DIR/raw-$STAMP.jsonl"    # every JSON line the tools printed
+readonly RECORD_HINT="; see $RAW_LOG"
 readonly REPORT="$BENCH_DIR/report-$STAMP.md"
 
 LOOP_DEVICES=()
-
-die() {
-  echo "run_pool_bench.sh: $*" >&2
-  exit 1
-}
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 check_environment() {
   [[ $EUID -eq 0 ]] || die "needs root (drop_caches, losetup, mount, mkfs.btrfs): run it with sudo"
@@ -96,19 +92,6 @@ cleanup() {
     rm -rf "$SCRATCH"
   fi
   exit "$status"
-}
-
-drop_caches() {
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
-}
-
-now() { date +%s.%N; }
-
-# record FIGURE VALUE: one sample of a figure (a number, or the run stops).
-record() {
-  [[ $2 =~ ^[0-9.e+-]+$ ]] || die "no figure for $1 (got '$2'); see $RAW_LOG"
-  echo "$1 $2" >>"$RESULTS"
 }
 
 # quotient A B: A / B, where both may be awk expressions.

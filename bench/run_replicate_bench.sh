@@ -42,6 +42,8 @@ shopt -s inherit_errexit
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 BENCH_DIR="$(realpath -m "${BENCH_DIR:-$REPO/var/bench-replicate}")"
 readonly BENCH_DIR
 readonly BENCH_MIB="${BENCH_MIB:-1024}"
@@ -66,13 +68,6 @@ export RESTIC_PASSWORD="lares-bench" RESTIC_FROM_PASSWORD="lares-bench"
 export LARES_HOME="$SCRATCH/lares-home"
 SSHD_PID=""
 SSH_PORT=""
-
-die() {
-  echo "run_replicate_bench.sh: $*" >&2
-  exit 1
-}
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 install_dependencies() {
   [[ $EUID -eq 0 ]] || die "needs root (drop_caches, sshd, apt-get): run it with sudo"
@@ -115,26 +110,12 @@ cleanup() {
 BUILT_FROM="unknown"
 
 build() {
-  BUILT_FROM="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  [[ -z "$(git -C "$REPO" status --porcelain -- src 2>/dev/null)" ]] ||
-    BUILT_FROM+=", with uncommitted changes in src/"
+  BUILT_FROM="$(built_from "$REPO")"
   log "building lares and lares_make_dataset (Release) in $BUILD_DIR from $BUILT_FROM"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLARES_BENCH=ON \
     -DLARES_TESTS=OFF >"$LOG_DIR/cmake.log" 2>&1 || die "cmake failed; see $LOG_DIR/cmake.log"
   nice ninja -C "$BUILD_DIR" -j2 lares lares_make_dataset >"$LOG_DIR/ninja.log" 2>&1 ||
     die "build failed; see $LOG_DIR/ninja.log"
-}
-
-drop_caches() {
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
-}
-
-now() { date +%s.%N; }
-
-record() {
-  [[ $2 =~ ^[0-9.e+-]+$ ]] || die "no figure for $1 (got '$2')"
-  echo "$1 $2" >>"$RESULTS"
 }
 
 bytes_of() { du -sb "$1" | cut -f 1; }

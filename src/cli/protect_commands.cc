@@ -65,6 +65,27 @@ void record_state(const std::function<void(ProtectState&)>& change) {
 
 bool is_named(const std::string& text) { return !text.empty() && text[0] != '/'; }
 
+// One replication (or prune) of a target at a time, per LARES_HOME.
+Result<FileLock> lock_target(const TargetConfig& target) {
+  RETURN_IF_ERROR(make_dirs(lares_home() + "/run"));
+  const std::string path = lares_home() + "/run/replicate-" +
+                           std::to_string(std::hash<std::string>{}(target.url())) + ".lock";
+  return FileLock::acquire(path, "a replication to " + target.name);
+}
+
+// Options whose progress callback draws on `progress` (blobs, bytes, rate, ETA).
+ReplicateOptions replicate_options(Progress& progress) {
+  progress.set_items_noun("blobs");
+  ReplicateOptions options;
+  if (progress.enabled()) {
+    options.progress = [&progress](const ReplicateProgress& p) {
+      progress.set_total(p.bytes_total);
+      progress.update(p.bytes_done, p.blobs_done);
+    };
+  }
+  return options;
+}
+
 std::string age_text(int64_t seconds) {
   if (seconds < 0) seconds = 0;
   if (seconds < 3600) return std::to_string(seconds / 60) + "m";
@@ -214,25 +235,13 @@ Result<ExitCode> replicate_command(const Arguments& args) {
   }
   // Readers never wait for the writer: replication reads the source only.
   ASSIGN_OR_RETURN(OpenRepo r, open_repo(ref.repo, /*write=*/false, args));
-  // One replication to a target at a time (per LARES_HOME).
-  RETURN_IF_ERROR(make_dirs(lares_home() + "/run"));
-  const std::string lock_path =
-      lares_home() + "/run/replicate-" + std::to_string(std::hash<std::string>{}(target.url())) +
-      ".lock";
-  ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(lock_path, "a replication to " + target.name));
+  ASSIGN_OR_RETURN(FileLock lock, lock_target(target));
   ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, open_target_store(target));
   Progress progress("replicate " + args.target + " to " + target.name, 0,
                     args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
-  progress.set_items_noun("blobs");
-  ReplicateOptions options;
+  ReplicateOptions options = replicate_options(progress);
   options.bytes_per_second_max = rate;
   options.repair = args.repair;
-  if (progress.enabled()) {
-    options.progress = [&](const ReplicateProgress& p) {
-      progress.set_total(p.bytes_total);
-      progress.update(p.bytes_done, p.blobs_done);
-    };
-  }
   auto replicated = replicate_dataset(*r.repo, ref.dataset, *store, options);
   progress.finish();
   if (is_named(args.target_name)) {
@@ -359,14 +368,7 @@ Result<ExitCode> recover_command(const Arguments& args) {
   ASSIGN_OR_RETURN(OpenRepo into, open_store(args.repo, /*write=*/true, /*create_folder=*/true));
   Progress progress("recover " + args.repo + " from " + target.name, 0,
                     args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
-  progress.set_items_noun("blobs");
-  ReplicateOptions options;
-  if (progress.enabled()) {
-    options.progress = [&](const ReplicateProgress& p) {
-      progress.set_total(p.bytes_total);
-      progress.update(p.bytes_done, p.blobs_done);
-    };
-  }
+  const ReplicateOptions options = replicate_options(progress);
   ASSIGN_OR_RETURN(RecoverReport report, recover_repository(*replica, *into.store, options));
   progress.finish();
   if (args.json) {
@@ -520,11 +522,7 @@ Result<ExitCode> protect_status(const Arguments& args) {
 Result<ExitCode> target_prune(const Arguments& args) {
   ASSIGN_OR_RETURN(TargetConfig target, resolve_target(args.target_name));
   ASSIGN_OR_RETURN(Unlock unlock, read_unlock(args));
-  RETURN_IF_ERROR(make_dirs(lares_home() + "/run"));
-  const std::string lock_path =
-      lares_home() + "/run/replicate-" + std::to_string(std::hash<std::string>{}(target.url())) +
-      ".lock";
-  ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(lock_path, "a replication to " + target.name));
+  ASSIGN_OR_RETURN(FileLock lock, lock_target(target));
   ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, open_target_store(target));
   ASSIGN_OR_RETURN(std::unique_ptr<Repository> replica, Repository::open(*store, unlock));
   ASSIGN_OR_RETURN(PruneReport report, prune_replica(*replica, target, args.apply, now_unix()));

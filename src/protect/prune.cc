@@ -6,13 +6,7 @@ namespace lares {
 
 Result<PruneReport> prune_replica(Repository& replica, const TargetConfig& target, bool apply,
                                   int64_t now_unix) {
-  RetentionPolicy policy;
-  policy.last = target.keep_last;
-  policy.hourly = target.keep_hourly;
-  policy.daily = target.keep_daily;
-  policy.weekly = target.keep_weekly;
-  policy.monthly = target.keep_monthly;
-  policy.yearly = target.keep_yearly;
+  const RetentionPolicy policy = target.retention();
   if (policy.empty()) {
     return Status::failed_precondition(
         "target '" + target.name +

@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/gc.h"
 #include "objects/object_store.h"
 #include "util/status.h"
 
@@ -78,6 +79,11 @@ struct TargetConfig {
   int min_storage_days = 0;
 
   bool operator==(const TargetConfig&) const = default;
+  // keep_* as a retention policy (fs/gc.h).
+  RetentionPolicy retention() const {
+    return RetentionPolicy{keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+                           keep_yearly};
+  }
   // "/mnt/usb/lares", "sftp://u123@host:23/lares", "s3://bucket/prefix".
   std::string url() const;
 };

@@ -30,6 +30,12 @@ class FolderRepoTest : public ::testing::Test {
   void SetUp() override;
   // Opens the repository again, as a new process would.
   Result<std::unique_ptr<Repository>> reopen();
+  // Backs `folder` up into dataset "photos" as snapshot `name` (a failure
+  // fails the test and returns an empty record).
+  SnapshotRecord back_up(const std::string& folder, const std::string& name);
+  // Restores photos@`snapshot` of `repo` into a new folder and expects it to
+  // be identical to `tree`.
+  void expect_restores(Repository& repo, const std::string& snapshot, const std::string& tree);
 
   TempDir dir_;
   std::unique_ptr<DirStore> store_;
@@ -37,6 +43,7 @@ class FolderRepoTest : public ::testing::Test {
 
  private:
   uint64_t pack_size_;
+  int restores_ = 0;
 };
 
 }  // namespace lares::testing

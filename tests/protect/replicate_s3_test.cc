@@ -19,6 +19,7 @@
 #include "protect/recover.h"
 #include "protect/replicate.h"
 #include "protect/targets.h"
+#include "testing/recording_store.h"
 #include "testing/repo_fixture.h"
 #include "testing/s3_server.h"
 #include "testing/tree_gen.h"
@@ -29,38 +30,6 @@ namespace lares {
 namespace {
 
 using testing::kTestPassphrase;
-
-// Counts the puts that go through it (to tell which packs a run sent).
-class CountingStore final : public ObjectStore {
- public:
-  explicit CountingStore(ObjectStore& inner) : inner_(inner) {}
-  Status put(const std::string& name, ByteView data) override {
-    Status st = inner_.put(name, data);
-    if (st.is_ok()) {
-      std::lock_guard lock(mu_);
-      names_.insert(name);
-    }
-    return st;
-  }
-  Result<Bytes> get(const std::string& name, uint64_t offset, uint64_t length) override {
-    return inner_.get(name, offset, length);
-  }
-  using ObjectStore::get;
-  Result<uint64_t> size(const std::string& name) override { return inner_.size(name); }
-  Result<std::vector<std::string>> list(const std::string& prefix) override {
-    return inner_.list(prefix);
-  }
-  Status remove(const std::string& name) override { return inner_.remove(name); }
-  std::set<std::string> names() {
-    std::lock_guard lock(mu_);
-    return names_;
-  }
-
- private:
-  ObjectStore& inner_;
-  std::mutex mu_;
-  std::set<std::string> names_;
-};
 
 class ReplicateS3Test : public testing::FolderRepoTest {
  protected:
@@ -85,27 +54,8 @@ class ReplicateS3Test : public testing::FolderRepoTest {
     return store.is_ok() ? std::move(*store) : nullptr;
   }
 
-  SnapshotRecord back_up(const std::string& folder, const std::string& name) {
-    BackupOptions options;
-    options.dataset = "photos";
-    options.name = name;
-    auto r = backup(*repo_, folder, options);
-    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
-    return r.is_ok() ? r->snapshot : SnapshotRecord{};
-  }
-
-  void expect_restores(Repository& repo, const std::string& snapshot, const std::string& tree) {
-    auto snap = repo.find_snapshot("photos", snapshot);
-    ASSERT_TRUE(snap.is_ok()) << snap.status().to_string();
-    const std::string out = dir_.sub("restore-" + snapshot + std::to_string(restores_++));
-    auto r = restore(repo, *snap, out, RestoreOptions{});
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-    EXPECT_EQ(testing::join_lines(testing::compare_trees(tree, out)), "") << snapshot;
-  }
-
   testing::S3Server* server_ = nullptr;
   std::string bucket_;
-  int restores_ = 0;
 };
 
 // Through the target as lares.toml describes it: credentials from the AWS
@@ -176,7 +126,7 @@ TEST_F(ReplicateS3Test, KilledServerMidUploadResumesWithoutResendingFinishedPack
   options.max_retries = 1;  // fail fast while the server is down
   auto opened = S3Store::open(options, CreateIfMissing::kYes);
   ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
-  CountingStore counted(**opened);
+  testing::RecordingStore counted(**opened);
 
   std::atomic<bool> killed{false};
   ReplicateOptions replicate;
@@ -189,18 +139,16 @@ TEST_F(ReplicateS3Test, KilledServerMidUploadResumesWithoutResendingFinishedPack
   auto cut = replicate_dataset(*repo_, "photos", counted, replicate);
   ASSERT_TRUE(killed.load());
   ASSERT_FALSE(cut.is_ok()) << "the run should fail with the server gone";
-  std::set<std::string> arrived;
-  for (const auto& name : counted.names()) {
-    if (name.rfind("packs/", 0) == 0) arrived.insert(name);
-  }
+  const std::vector<std::string> sent = counted.names_put("packs/");
+  const std::set<std::string> arrived(sent.begin(), sent.end());
   ASSERT_FALSE(arrived.empty());
   ASSERT_TRUE(server_->restart().is_ok()) << server_->logs();
 
-  CountingStore resumed(**opened);
+  testing::RecordingStore resumed(**opened);
   auto r = replicate_dataset(*repo_, "photos", resumed, ReplicateOptions{});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(r->packs_adopted, arrived.size());
-  for (const auto& name : resumed.names()) EXPECT_EQ(arrived.count(name), 0u) << name;
+  for (const auto& name : resumed.names_put()) EXPECT_EQ(arrived.count(name), 0u) << name;
   const std::string frozen = dir_.sub("frozen");
   ASSERT_TRUE(testing::generate_tree(frozen, spec).is_ok());
   auto replica = Repository::open(**opened, Unlock{kTestPassphrase, std::nullopt});

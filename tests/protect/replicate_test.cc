@@ -18,6 +18,7 @@
 #include "protect/prune.h"
 #include "protect/recover.h"
 #include "testing/live_fixture.h"
+#include "testing/recording_store.h"
 #include "testing/repo_fixture.h"
 #include "testing/tree_gen.h"
 #include "util/file.h"
@@ -27,50 +28,6 @@ namespace {
 
 using testing::kTestPassphrase;
 
-// Counts what is written through it, and can be told to fail puts (a server
-// that went away mid-transfer).
-class CountingStore final : public ObjectStore {
- public:
-  explicit CountingStore(ObjectStore& inner) : inner_(inner) {}
-  Status put(const std::string& name, ByteView data) override {
-    if (fail_after_puts_ >= 0 && puts_ >= static_cast<uint64_t>(fail_after_puts_)) {
-      return Status::unavailable("connection lost (test)");
-    }
-    ++puts_;
-    bytes_put_ += data.size();
-    names_put_.push_back(name);
-    return inner_.put(name, data);
-  }
-  Result<Bytes> get(const std::string& name, uint64_t offset, uint64_t length) override {
-    return inner_.get(name, offset, length);
-  }
-  using ObjectStore::get;
-  Result<uint64_t> size(const std::string& name) override { return inner_.size(name); }
-  Result<std::vector<std::string>> list(const std::string& prefix) override {
-    return inner_.list(prefix);
-  }
-  Status remove(const std::string& name) override { return inner_.remove(name); }
-
-  void reset() {
-    puts_ = bytes_put_ = 0;
-    names_put_.clear();
-  }
-  uint64_t bytes_put() const { return bytes_put_; }
-  const std::vector<std::string>& names_put() const { return names_put_; }
-  int64_t fail_after_puts_ = -1;
-
- private:
-  ObjectStore& inner_;
-  uint64_t puts_ = 0, bytes_put_ = 0;
-  std::vector<std::string> names_put_;
-};
-
-size_t count_with_prefix(const std::vector<std::string>& names, const std::string& prefix) {
-  size_t n = 0;
-  for (const auto& name : names) n += name.rfind(prefix, 0) == 0 ? 1 : 0;
-  return n;
-}
-
 class ReplicateTest : public testing::FolderRepoTest {
  protected:
   void SetUp() override {
@@ -78,15 +35,6 @@ class ReplicateTest : public testing::FolderRepoTest {
     auto target = DirStore::open(dir_.sub("target"), CreateIfMissing::kYes);
     ASSERT_TRUE(target.is_ok());
     target_ = std::move(*target);
-  }
-
-  SnapshotRecord back_up(const std::string& folder, const std::string& name) {
-    BackupOptions options;
-    options.dataset = "photos";
-    options.name = name;
-    auto r = backup(*repo_, folder, options);
-    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
-    return r.is_ok() ? r->snapshot : SnapshotRecord{};
   }
 
   // Opens the replica as disaster recovery would: passphrase only.
@@ -98,19 +46,13 @@ class ReplicateTest : public testing::FolderRepoTest {
 
   // Restores every snapshot of the replica and compares it with `folders`
   // (snapshot name -> the folder it was taken of).
-  void expect_restores(const std::map<std::string, std::string>& folders) {
+  void expect_restores_all(const std::map<std::string, std::string>& folders) {
     auto target = open_target();
     ASSERT_NE(target, nullptr);
     auto snaps = target->list_snapshots("photos");
     ASSERT_TRUE(snaps.is_ok());
     ASSERT_EQ(snaps->size(), folders.size());
-    for (const auto& s : *snaps) {
-      const std::string out = dir_.sub("restore-" + s.name);
-      auto r = restore(*target, s, out, RestoreOptions{});
-      ASSERT_TRUE(r.is_ok()) << s.name << ": " << r.status().to_string();
-      EXPECT_EQ(testing::join_lines(testing::compare_trees(folders.at(s.name), out)), "")
-          << s.name;
-    }
+    for (const auto& s : *snaps) expect_restores(*target, s.name, folders.at(s.name));
   }
 
   std::unique_ptr<DirStore> target_;
@@ -152,7 +94,7 @@ TEST_F(ReplicateTest, FullThenIncrementalRestoreFromTheReplicaAlone) {
   EXPECT_LT(second->trees_read * 2, first->trees_read)
       << second->trees_read << " of " << first->trees_read << " trees read again";
 
-  expect_restores({{"one", frozen}, {"two", src}});
+  expect_restores_all({{"one", frozen}, {"two", src}});
 }
 
 // A 1% change sends at most 1.1x what the backup of that change stored.
@@ -165,7 +107,7 @@ TEST_F(ReplicateTest, IncrementalSendsLittleMoreThanTheChange) {
   spec.large_files = 2;
   ASSERT_TRUE(testing::generate_tree(src, spec).is_ok());
   back_up(src, "base");
-  CountingStore counted(*target_);
+  testing::RecordingStore counted(*target_);
   ASSERT_TRUE(replicate_dataset(*repo_, "photos", counted, ReplicateOptions{}).is_ok());
 
   ASSERT_TRUE(testing::mutate_tree(src, 5, 1).is_ok());
@@ -200,27 +142,28 @@ TEST_F(ReplicateTest, AnInterruptedTransferResumesWithoutResendingFinishedPacks)
   back_up(src, "one");
 
   // The connection drops after the key slots, the config and a few packs.
-  CountingStore failing(*target_);
-  failing.fail_after_puts_ = 6;
+  testing::RecordingStore failing(*target_);
+  failing.fail_after_puts(6);
   auto cut = replicate_dataset(*repo_, "photos", failing, ReplicateOptions{});
   ASSERT_FALSE(cut.is_ok());
   EXPECT_EQ(cut.status().code(), Code::kUnavailable);
-  const size_t packs_before = count_with_prefix(failing.names_put(), "packs/");
+  const size_t packs_before = failing.names_put("packs/").size();
   ASSERT_GE(packs_before, 2u) << "the cut should land after some packs";
-  EXPECT_EQ(count_with_prefix(failing.names_put(), "snapshots/"), 0u);
+  EXPECT_TRUE(failing.names_put("snapshots/").empty());
   {
     auto half = open_target();
     ASSERT_NE(half, nullptr);
     EXPECT_TRUE(half->list_snapshots()->empty());  // no snapshot before its data
   }
 
-  CountingStore resumed(*target_);
+  testing::RecordingStore resumed(*target_);
   auto r = replicate_dataset(*repo_, "photos", resumed, ReplicateOptions{});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(r->packs_adopted, packs_before);
   EXPECT_GT(r->blobs_deduplicated, 0u);
   // No pack name is written twice, and what arrived first is not sent again.
-  std::set<std::string> first(failing.names_put().begin(), failing.names_put().end());
+  const std::vector<std::string> sent_first = failing.names_put();
+  const std::set<std::string> first(sent_first.begin(), sent_first.end());
   for (const auto& name : resumed.names_put()) {
     if (name.rfind("packs/", 0) == 0) {
       EXPECT_EQ(first.count(name), 0u) << name;
@@ -232,7 +175,7 @@ TEST_F(ReplicateTest, AnInterruptedTransferResumesWithoutResendingFinishedPacks)
 
   const std::string frozen = dir_.sub("frozen");
   ASSERT_TRUE(testing::generate_tree(frozen, spec).is_ok());
-  expect_restores({{"one", frozen}});
+  expect_restores_all({{"one", frozen}});
   // And the replica checks clean: no blob missing, none damaged.
   auto target = open_target();
   ASSERT_NE(target, nullptr);
@@ -359,7 +302,7 @@ TEST_F(ReplicateTest, RepairResendsWhatTheReplicaLost) {
 
   const std::string frozen = dir_.sub("frozen");
   ASSERT_TRUE(testing::generate_tree(frozen, spec).is_ok());
-  expect_restores({{"one", frozen}});
+  expect_restores_all({{"one", frozen}});
   auto again = replicate_dataset(*repo_, "photos", *target_, repair);
   ASSERT_TRUE(again.is_ok());
   EXPECT_EQ(again->packs_dropped, 0u);
