@@ -33,3 +33,17 @@ built_from() {
     commit+=", with uncommitted changes in src/"
   echo "$commit"
 }
+
+# install_packages PACKAGE...: apt-get installs those not installed yet (root only).
+install_packages() {
+  local missing=() package
+  for package in "$@"; do
+    [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" == \
+      "install ok installed" ]] || missing+=("$package")
+  done
+  if ((${#missing[@]} > 0)); then
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+      die "apt-get install ${missing[*]} failed (try 'apt-get update' first)"
+  fi
+}

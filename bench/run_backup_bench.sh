@@ -79,16 +79,7 @@ export BORG_BASE_DIR="$SCRATCH/borg-home"  # borg's chunk and files caches, secu
 install_dependencies() {
   [[ $EUID -eq 0 ]] || die "needs root (drop_caches, apt-get): run it with sudo"
   "$REPO/scripts/install-deps.sh" >/dev/null
-  local packages=(restic borgbackup time jq diffutils) missing=() package
-  for package in "${packages[@]}"; do
-    [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" == \
-      "install ok installed" ]] || missing+=("$package")
-  done
-  if ((${#missing[@]} > 0)); then
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-      die "apt-get install ${missing[*]} failed (try 'apt-get update' first)"
-  fi
+  install_packages restic borgbackup time jq diffutils
 }
 
 check_environment() {

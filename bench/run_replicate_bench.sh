@@ -72,16 +72,7 @@ SSH_PORT=""
 install_dependencies() {
   [[ $EUID -eq 0 ]] || die "needs root (drop_caches, sshd, apt-get): run it with sudo"
   "$REPO/scripts/install-deps.sh" >/dev/null
-  local packages=(restic openssh-server openssh-client time jq diffutils) missing=() package
-  for package in "${packages[@]}"; do
-    [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" == \
-      "install ok installed" ]] || missing+=("$package")
-  done
-  if ((${#missing[@]} > 0)); then
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-      die "apt-get install ${missing[*]} failed (try 'apt-get update' first)"
-  fi
+  install_packages restic openssh-server openssh-client time jq diffutils
 }
 
 check_environment() {
