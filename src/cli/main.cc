@@ -197,6 +197,12 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   pset->add_option("--interval-hours", args.interval_hours,
                    "How often a replication should land (24); older than twice this (48 h at "
                    "least) is stale");
+  pset->add_option("--keep-last", args.keep_last, "What its targets keep: the N newest snapshots");
+  pset->add_option("--keep-hourly", args.keep_hourly, "What its targets keep: N hours");
+  pset->add_option("--keep-daily", args.keep_daily, "What its targets keep: N days");
+  pset->add_option("--keep-weekly", args.keep_weekly, "What its targets keep: N weeks");
+  pset->add_option("--keep-monthly", args.keep_monthly, "What its targets keep: N months");
+  pset->add_option("--keep-yearly", args.keep_yearly, "What its targets keep: N years");
   CLI::App* pstatus = add_verb(protect, "status",
                                "Per dataset: its copies, their media, freshness and whether 3-2-1 "
                                "holds (exit 3 when it does not)",

@@ -401,6 +401,8 @@ Result<ExitCode> protect_set(const Arguments& args) {
   ProtectPolicy policy;
   policy.dataset = ref.repo + "/" + ref.dataset;
   policy.interval_hours = args.interval_hours;
+  policy.retention = RetentionPolicy{args.keep_last,   args.keep_hourly,  args.keep_daily,
+                                     args.keep_weekly, args.keep_monthly, args.keep_yearly};
   std::stringstream names(args.targets);
   for (std::string name; std::getline(names, name, ',');) {
     if (!name.empty()) policy.targets.push_back(name);
@@ -525,7 +527,18 @@ Result<ExitCode> target_prune(const Arguments& args) {
   ASSIGN_OR_RETURN(FileLock lock, lock_target(target));
   ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, open_target_store(target));
   ASSIGN_OR_RETURN(std::unique_ptr<Repository> replica, Repository::open(*store, unlock));
-  ASSIGN_OR_RETURN(PruneReport report, prune_replica(*replica, target, args.apply, now_unix()));
+  // Datasets whose protection policy names this target and sets a retention.
+  ASSIGN_OR_RETURN(std::vector<ProtectPolicy> policies, load_policies(config_path()));
+  std::map<std::string, RetentionPolicy> per_dataset;
+  for (const auto& p : policies) {
+    if (p.retention.empty() ||
+        std::find(p.targets.begin(), p.targets.end(), target.name) == p.targets.end()) {
+      continue;
+    }
+    per_dataset[p.dataset.substr(p.dataset.rfind('/') + 1)] = p.retention;
+  }
+  ASSIGN_OR_RETURN(PruneReport report,
+                   prune_replica(*replica, target, per_dataset, args.apply, now_unix()));
   if (args.json) {
     print_json({{"target", target_json(target)},
                 {"applied", args.apply},

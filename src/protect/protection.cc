@@ -70,7 +70,7 @@ Result<std::vector<ProtectPolicy>> parse_policies(std::string_view text, const s
     if (entry == nullptr) return bad(path, where + " must be a table");
     for (const auto& [k, v] : *entry) {
       const std::string name(k.str());
-      if (name != "targets" && name != "interval_hours") {
+      if (name != "targets" && name != "interval_hours" && !name.starts_with("keep_")) {
         return bad(path, where + ": unknown key '" + name + "'");
       }
     }
@@ -96,6 +96,32 @@ Result<std::vector<ProtectPolicy>> parse_policies(std::string_view text, const s
         return bad(path, where + ": 'interval_hours' must be a number of hours from 1 to 8784");
       }
       p.interval_hours = static_cast<int>(hours->get());
+    }
+    struct Count {
+      const char* key;
+      int* out;
+    };
+    for (const Count& c : {Count{"keep_last", &p.retention.last},
+                           Count{"keep_hourly", &p.retention.hourly},
+                           Count{"keep_daily", &p.retention.daily},
+                           Count{"keep_weekly", &p.retention.weekly},
+                           Count{"keep_monthly", &p.retention.monthly},
+                           Count{"keep_yearly", &p.retention.yearly}}) {
+      const toml::node* n = entry->get(c.key);
+      if (n == nullptr) continue;
+      const auto* v = n->as_integer();
+      if (v == nullptr || v->get() < 0 || v->get() > 100000) {
+        return bad(path, where + ": '" + c.key + "' must be a number from 0 to 100000");
+      }
+      *c.out = static_cast<int>(v->get());
+    }
+    for (const auto& [k, v] : *entry) {
+      const std::string name(k.str());
+      if (name.starts_with("keep_") && name != "keep_last" && name != "keep_hourly" &&
+          name != "keep_daily" && name != "keep_weekly" && name != "keep_monthly" &&
+          name != "keep_yearly") {
+        return bad(path, where + ": unknown key '" + name + "'");
+      }
     }
     out.push_back(std::move(p));
   }
@@ -128,6 +154,13 @@ Status save_policies(const std::string& path, const std::vector<ProtectPolicy>& 
     for (const auto& t : p.targets) names.push_back(t);
     entry.insert("targets", std::move(names));
     entry.insert("interval_hours", static_cast<int64_t>(p.interval_hours));
+    for (const auto& [key, value] :
+         {std::pair<const char*, int>{"keep_last", p.retention.last},
+          {"keep_hourly", p.retention.hourly}, {"keep_daily", p.retention.daily},
+          {"keep_weekly", p.retention.weekly}, {"keep_monthly", p.retention.monthly},
+          {"keep_yearly", p.retention.yearly}}) {
+      if (value != 0) entry.insert(key, static_cast<int64_t>(value));
+    }
     all.insert(p.dataset, std::move(entry));
   }
   doc.insert_or_assign("protect", std::move(all));

@@ -31,7 +31,15 @@ struct ProtectPolicy {
   std::string dataset;               // "<pool>/<dataset>"
   std::vector<std::string> targets;  // names in [targets]
   int interval_hours = 24;           // how often a replication should land
-  bool operator==(const ProtectPolicy&) const = default;
+  // What its targets keep of it (`lares target prune`); empty: each target's
+  // own retention.
+  RetentionPolicy retention;
+  bool operator==(const ProtectPolicy& o) const {
+    return dataset == o.dataset && targets == o.targets && interval_hours == o.interval_hours &&
+           retention.last == o.retention.last && retention.hourly == o.retention.hourly &&
+           retention.daily == o.retention.daily && retention.weekly == o.retention.weekly &&
+           retention.monthly == o.retention.monthly && retention.yearly == o.retention.yearly;
+  }
 };
 
 // The policies of config text (`path` names it in errors), sorted by

@@ -4,10 +4,11 @@
 
 namespace lares {
 
-Result<PruneReport> prune_replica(Repository& replica, const TargetConfig& target, bool apply,
-                                  int64_t now_unix) {
-  const RetentionPolicy policy = target.retention();
-  if (policy.empty()) {
+Result<PruneReport> prune_replica(Repository& replica, const TargetConfig& target,
+                                  const std::map<std::string, RetentionPolicy>& per_dataset,
+                                  bool apply, int64_t now_unix) {
+  const RetentionPolicy own = target.retention();
+  if (own.empty() && per_dataset.empty()) {
     return Status::failed_precondition(
         "target '" + target.name +
         "' has no retention (keep_last, keep_daily, ... in lares.toml): nothing to prune by");
@@ -18,6 +19,12 @@ Result<PruneReport> prune_replica(Repository& replica, const TargetConfig& targe
   for (const auto& s : all) datasets.insert(s.dataset);
   for (const std::string& dataset : datasets) {
     ASSIGN_OR_RETURN(std::vector<SnapshotRecord> snaps, replica.list_snapshots(dataset));
+    const auto it = per_dataset.find(dataset);
+    const RetentionPolicy& policy = it != per_dataset.end() && !it->second.empty() ? it->second : own;
+    if (policy.empty()) {  // no retention for this one: everything stays
+      report.kept += snaps.size();
+      continue;
+    }
     const std::vector<RetentionDecision> decisions = apply_retention(snaps, policy);
     for (size_t i = 0; i < snaps.size(); ++i) {
       if (decisions[i].keep) {

@@ -26,10 +26,12 @@ struct PruneReport {
   GcReport gc;  // gc.dry_run when not applied
 };
 
-// Dry run unless `apply`. kFailedPrecondition when the target has no
-// retention (every keep_* is 0): nothing would be kept, and that is never a
-// default. `now_unix` decides which packs are young.
-Result<PruneReport> prune_replica(Repository& replica, const TargetConfig& target, bool apply,
-                                  int64_t now_unix);
+// Dry run unless `apply`. A dataset named in `per_dataset` (bare dataset
+// names, as on the replica) is kept by that retention, others by the
+// target's; a dataset with neither keeps everything. kFailedPrecondition
+// when no retention applies at all. `now_unix` decides which packs are young.
+Result<PruneReport> prune_replica(Repository& replica, const TargetConfig& target,
+                                  const std::map<std::string, RetentionPolicy>& per_dataset,
+                                  bool apply, int64_t now_unix);
 
 }  // namespace lares

@@ -46,7 +46,7 @@ ReplicationRecord replicated(const std::string& target, int64_t hours_ago) {
 }
 
 TEST(ProtectionTest, HoldsWithAFreshOffsiteCopyOnAnotherMedium) {
-  ProtectPolicy policy{"tank/photos", {"usb", "box"}, 24};
+  ProtectPolicy policy{"tank/photos", {"usb", "box"}, 24, {}};
   ProtectState state;
   state.record(replicated("usb", 2));
   state.record(replicated("box", 20));
@@ -68,7 +68,7 @@ TEST(ProtectionTest, EachBrokenRuleIsNamedWithTheNextStep) {
   EXPECT_NE(none.reasons[0].find("protect set"), std::string::npos) << none.reasons[0];
 
   // Two local disks: three copies, two media, but nothing off site.
-  ProtectPolicy local{"tank/photos", {"usb", "usb2"}, 24};
+  ProtectPolicy local{"tank/photos", {"usb", "usb2"}, 24, {}};
   ProtectState state;
   state.record(replicated("usb", 1));
   state.record(replicated("usb2", 1));
@@ -78,7 +78,7 @@ TEST(ProtectionTest, EachBrokenRuleIsNamedWithTheNextStep) {
   EXPECT_NE(onsite.reasons[0].find("off site"), std::string::npos);
 
   // A stale off-site copy does not count, and says how old it is.
-  ProtectPolicy policy{"tank/photos", {"usb", "box"}, 24};
+  ProtectPolicy policy{"tank/photos", {"usb", "box"}, 24, {}};
   state.record(replicated("box", 72));
   DatasetProtection stale =
       evaluate_protection("tank/photos", kNow * 1000000000, &policy, three_targets(), state, kNow);
@@ -105,7 +105,7 @@ TEST(ProtectionTest, EachBrokenRuleIsNamedWithTheNextStep) {
   EXPECT_NE(damaged.copies[2].problem.find("--repair"), std::string::npos);
 
   // A target the policy names but the config lost.
-  ProtectPolicy ghost{"tank/photos", {"gone"}, 24};
+  ProtectPolicy ghost{"tank/photos", {"gone"}, 24, {}};
   DatasetProtection lost =
       evaluate_protection("tank/photos", kNow * 1000000000, &ghost, three_targets(), {}, kNow);
   EXPECT_NE(lost.copies[1].problem.find("no longer defined"), std::string::npos);
@@ -116,17 +116,19 @@ TEST(ProtectionTest, PoliciesParseStrictly) {
       "[targets.usb]\ntype = \"local\"\npath = \"/mnt/usb\"\n"
       "[targets.box]\ntype = \"local\"\npath = \"/mnt/box\"\noffsite = true\n";
   auto ok = parse_policies(targets + "[protect.\"tank/photos\"]\ntargets = [\"usb\", \"box\"]\n"
-                                     "interval_hours = 6\n",
+                                     "interval_hours = 6\nkeep_daily = 30\n",
                            "/etc/lares.toml");
   ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
   ASSERT_EQ(ok->size(), 1u);
-  EXPECT_EQ((*ok)[0], (ProtectPolicy{"tank/photos", {"usb", "box"}, 6}));
+  EXPECT_EQ((*ok)[0], (ProtectPolicy{"tank/photos", {"usb", "box"}, 6, {0, 0, 30, 0, 0, 0}}));
   for (const char* broken : {
            "[protect.\"tank/photos\"]\ntargets = [\"nowhere\"]\n",
            "[protect.\"tank/photos\"]\ntargets = []\n",
            "[protect.\"tank/photos\"]\ntargets = [\"usb\", \"usb\"]\n",
            "[protect.\"tank/photos\"]\ntargets = [\"usb\"]\ninterval_hours = 0\n",
            "[protect.\"tank/photos\"]\ntargets = [\"usb\"]\nevery = 6\n",
+           "[protect.\"tank/photos\"]\ntargets = [\"usb\"]\nkeep_forever = 6\n",
+           "[protect.\"tank/photos\"]\ntargets = [\"usb\"]\nkeep_daily = -1\n",
            "[protect.\"photos\"]\ntargets = [\"usb\"]\n",
            "[protect.\"tank/-x\"]\ntargets = [\"usb\"]\n",
            "protect = 3\n",
@@ -141,7 +143,7 @@ TEST(ProtectionTest, PoliciesAndTargetsShareTheFileWithoutLosingEachOther) {
   testing::TempDir dir;
   const std::string path = dir.sub("lares.toml");
   ASSERT_TRUE(save_targets(path, three_targets()).is_ok());
-  ASSERT_TRUE(save_policies(path, {{"tank/photos", {"usb", "box"}, 12}}).is_ok());
+  ASSERT_TRUE(save_policies(path, {{"tank/photos", {"usb", "box"}, 12, {0, 0, 7, 4, 0, 0}}}).is_ok());
   auto targets = load_targets(path);
   ASSERT_TRUE(targets.is_ok());
   EXPECT_EQ(targets->size(), 3u);
@@ -152,6 +154,7 @@ TEST(ProtectionTest, PoliciesAndTargetsShareTheFileWithoutLosingEachOther) {
   ASSERT_TRUE(policies.is_ok()) << policies.status().to_string();
   ASSERT_EQ(policies->size(), 1u);
   EXPECT_EQ((*policies)[0].interval_hours, 12);
+  EXPECT_EQ((*policies)[0].retention.weekly, 4);
   // Removing a target a policy names would leave the file invalid: the
   // policy check catches it when the file is read.
   ASSERT_TRUE(save_targets(path, {three_targets()[1]}).is_ok());

@@ -327,25 +327,32 @@ TEST_F(ReplicateTest, TargetRetentionPrunesAndIsNotUndoneByReplication) {
   target.path = dir_.sub("target");
   auto replica = open_target();
   ASSERT_NE(replica, nullptr);
-  EXPECT_EQ(prune_replica(*replica, target, true, 0).status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(prune_replica(*replica, target, {}, true, 0).status().code(), Code::kFailedPrecondition);
 
   target.keep_last = 2;
   target.min_storage_days = 30;
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  auto dry = prune_replica(*replica, target, /*apply=*/false, now);
+  auto dry = prune_replica(*replica, target, {}, /*apply=*/false, now);
   ASSERT_TRUE(dry.is_ok()) << dry.status().to_string();
   EXPECT_EQ(dry->forgotten["photos"], (std::vector<std::string>{"s0", "s1", "s2"}));
   EXPECT_EQ(replica->list_snapshots()->size(), 5u);  // a dry run changes nothing
 
-  auto young = prune_replica(*replica, target, /*apply=*/true, now);
+  auto young = prune_replica(*replica, target, {}, /*apply=*/true, now);
   ASSERT_TRUE(young.is_ok()) << young.status().to_string();
   EXPECT_EQ(young->kept, 2u);
   EXPECT_GT(young->gc.packs_held, 0u);
   EXPECT_EQ(young->gc.packs_deleted + young->gc.packs_repacked, 0u);  // all packs are young
-  auto later = prune_replica(*replica, target, /*apply=*/true, now + 31 * 86400);
+  auto later = prune_replica(*replica, target, {}, /*apply=*/true, now + 31 * 86400);
   ASSERT_TRUE(later.is_ok());
   EXPECT_EQ(later->gc.packs_held, 0u);
   EXPECT_GT(later->gc.bytes_freed, 0u);
+
+  // A dataset's own policy wins over the target's retention.
+  auto one = prune_replica(*replica, target, {{"photos", RetentionPolicy{1, 0, 0, 0, 0, 0}}},
+                           /*apply=*/false, now + 31 * 86400);
+  ASSERT_TRUE(one.is_ok());
+  EXPECT_EQ(one->forgotten["photos"], std::vector<std::string>{"s3"});
+  EXPECT_EQ(one->kept, 1u);
 
   auto again = replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{});
   ASSERT_TRUE(again.is_ok());
