@@ -134,8 +134,8 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   CLI::App* add = add_verb(target, "add", "Add a replication target", target_add, chosen);
   add->add_option("name", args.target_name, "A name for it")->required();
   add->add_option("where", args.target_url,
-                  "An absolute folder, sftp://<user>@<host>[:<port>]/<folder> or "
-                  "s3://<bucket>[/<prefix>]")
+                  "An absolute folder, sftp://<user>@<host>[:<port>]/<folder> (under the "
+                  "login folder; '//' for an absolute one) or s3://<bucket>[/<prefix>]")
       ->required();
   add->add_flag("--offsite", args.offsite, "A folder kept off site (a disk taken elsewhere)");
   add->add_option("--identity-file", args.identity_file, "SFTP: the private key to log in with");
@@ -144,7 +144,8 @@ void add_protect_commands(CLI::App& app, Arguments& args, Verb* chosen) {
   add->add_option("--endpoint", args.endpoint, "S3: the service URL, e.g. https://s3.example.com");
   add->add_option("--region", args.region, "S3: the region (us-east-1)");
   add->add_option("--storage-class", args.storage_class,
-                  "S3: the storage class of uploads, e.g. DEEP_ARCHIVE");
+                  "S3: the storage class of packs, e.g. GLACIER_IR (archive classes such as "
+                  "DEEP_ARCHIVE cannot be read back by verify)");
   add->add_flag("--virtual-hosted", args.virtual_hosted,
                 "S3: address the bucket as <bucket>.<host> (default: path style)");
   add->add_option("--keep-last", args.keep_last, "Its retention: the N newest snapshots");
