@@ -462,11 +462,12 @@ Result<ExitCode> protect_status(const Arguments& args) {
 
   const int64_t now = now_unix();
   std::vector<DatasetProtection> report;
-  for (const auto& [dataset, ns] : newest) {
+  for (const auto& entry : newest) {
+    const std::string& dataset = entry.first;
     const auto p = std::find_if(policies.begin(), policies.end(),
                                 [&](const ProtectPolicy& x) { return x.dataset == dataset; });
-    report.push_back(evaluate_protection(dataset, ns, p == policies.end() ? nullptr : &*p,
-                                         targets, state, now));
+    report.push_back(evaluate_protection(dataset, entry.second,
+                                         p == policies.end() ? nullptr : &*p, targets, state, now));
   }
   const bool all_hold = std::all_of(report.begin(), report.end(),
                                     [](const DatasetProtection& d) { return d.holds_321; });
