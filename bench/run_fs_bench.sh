@@ -217,7 +217,7 @@ lares_mount() {
   "$LARES" mount "$POOL/$1" "$LARES_MNT" >/dev/null ||
     die "lares mount $POOL/$1 failed; see $LARES_HOME/mount.log"
   local pid_files=("$LARES_HOME"/run/mount-*.pid)
-  MOUNT_PID="$(cat "${pid_files[0]}")"
+  MOUNT_PID="$(head -n 1 "${pid_files[0]}")"  # the pid, then the fsname
   [[ $MOUNT_PID =~ ^[0-9]+$ && -d /proc/$MOUNT_PID ]] || die "no Lares mount process after mount"
 }
 
