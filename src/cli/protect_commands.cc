@@ -272,6 +272,10 @@ Result<ExitCode> replicate_command(const Arguments& args) {
   }
   if (!replicated.is_ok()) return replicated.status();
   const ReplicateReport& report = *replicated;
+  for (const auto& pack : report.packs_unreadable) {
+    std::fprintf(stderr, "lares: warning: %s on %s cannot be read and was left alone\n",
+                 pack.c_str(), target.name.c_str());
+  }
   if (args.json) {
     print_json({{"dataset", args.target},
                 {"target", target_json(target)},
@@ -281,6 +285,7 @@ Result<ExitCode> replicate_command(const Arguments& args) {
                 {"snapshots_present", report.snapshots_present},
                 {"packs_resumed", report.packs_adopted},
                 {"packs_dropped", report.packs_dropped},
+                {"packs_unreadable", report.packs_unreadable},
                 {"blobs_sent", report.blobs_sent},
                 {"bytes_sent", report.bytes_sent},
                 {"blobs_deduplicated", report.blobs_deduplicated},
@@ -308,17 +313,8 @@ Result<ExitCode> verify_command(const Arguments& args) {
   CheckOptions options;
   options.read_data = true;
   options.read_data_fraction = args.sample_percent / 100.0;
-  uint64_t total = 0;
-  for (const auto& p : repo->index_packs()) {
-    for (const auto& e : p.entries) total += e.sealed_length;
-  }
-  total = static_cast<uint64_t>(static_cast<double>(total) * options.read_data_fraction);
-  Progress progress("verify " + target.name, total,
-                    args.json ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
-  progress.set_items_noun("packs");
-  options.progress = [&](uint64_t bytes, uint64_t packs) { progress.update(bytes, packs); };
-  ASSIGN_OR_RETURN(CheckReport report, check_repository(*repo, options));
-  progress.finish();
+  ASSIGN_OR_RETURN(CheckReport report,
+                   run_check(*repo, options, "verify " + target.name, args.json));
   if (is_named(args.target_name)) {
     record_state([&](ProtectState& state) {
       VerificationRecord v;
@@ -333,14 +329,10 @@ Result<ExitCode> verify_command(const Arguments& args) {
     });
   }
   if (args.json) {
-    print_json({{"target", target_json(target)},
-                {"ok", report.problems.empty()},
-                {"sample_percent", args.sample_percent},
-                {"snapshots", report.snapshots},
-                {"packs", report.packs},
-                {"packs_read", report.packs_read},
-                {"bytes_read", report.bytes_read},
-                {"problems", report.problems}});
+    nlohmann::json j = check_json(report);
+    j["target"] = target_json(target);
+    j["sample_percent"] = args.sample_percent;
+    print_json(j);
   } else {
     for (const auto& p : report.problems) std::printf("problem: %s\n", p.c_str());
     std::printf("%s: %llu snapshots; read %llu of %llu packs (%s): %s\n", target.name.c_str(),

@@ -15,6 +15,7 @@
 
 #include "chunks/repository.h"
 #include "cli/commands.h"
+#include "fs/check.h"
 #include "objects/object_store.h"
 #include "pool/pool.h"
 #include "protect/targets.h"
@@ -50,6 +51,13 @@ Result<DatasetRef> parse_dataset_ref(const std::string& text, bool allow_snapsho
 
 // A replication target by its name in lares.toml, or an absolute folder.
 Result<TargetConfig> resolve_target(const std::string& text);
+
+// The repository check (fs/check.h) with a progress line over the bytes it
+// will read (quiet when `quiet` or when it reads no data), and its report as
+// the JSON `repo check` and `verify` print.
+Result<CheckReport> run_check(Repository& repo, const CheckOptions& options,
+                              const std::string& label, bool quiet);
+nlohmann::json check_json(const CheckReport& report);
 
 std::string iso_time(int64_t time_ns);
 nlohmann::json snapshot_json(const SnapshotRecord& s);

@@ -377,29 +377,41 @@ Result<ExitCode> snapshot_list(const Arguments& args) {
   return ExitCode::kOk;
 }
 
+Result<CheckReport> run_check(Repository& repo, const CheckOptions& options,
+                              const std::string& label, bool quiet) {
+  uint64_t total = 0;
+  for (const auto& p : repo.index_packs()) {
+    for (const auto& e : p.entries) total += e.sealed_length;
+  }
+  total = static_cast<uint64_t>(static_cast<double>(total) * options.read_data_fraction);
+  Progress progress(label, total,
+                    quiet || !options.read_data ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
+  progress.set_items_noun("packs");
+  CheckOptions with_progress = options;
+  with_progress.progress = [&](uint64_t bytes, uint64_t packs) { progress.update(bytes, packs); };
+  auto report = check_repository(repo, with_progress);
+  progress.finish();
+  return report;
+}
+
+nlohmann::json check_json(const CheckReport& report) {
+  return {{"ok", report.problems.empty()},
+          {"snapshots", report.snapshots},
+          {"trees", report.trees},
+          {"files", report.files},
+          {"packs", report.packs},
+          {"packs_read", report.packs_read},
+          {"bytes_read", report.bytes_read},
+          {"problems", report.problems}};
+}
+
 Result<ExitCode> repo_check(const Arguments& args) {
   ASSIGN_OR_RETURN(OpenRepo r, open_repo(args.repo, /*write=*/false, args));
   CheckOptions options;
   options.read_data = args.read_data;
-  uint64_t total = 0;
-  for (const auto& p : r.repo->index_packs()) {
-    for (const auto& e : p.entries) total += e.sealed_length;
-  }
-  Progress progress("check " + args.repo, total,
-                    args.json || !args.read_data ? Progress::Mode::kQuiet : Progress::Mode::kAuto);
-  progress.set_items_noun("packs");
-  options.progress = [&](uint64_t bytes, uint64_t packs) { progress.update(bytes, packs); };
-  ASSIGN_OR_RETURN(CheckReport report, check_repository(*r.repo, options));
-  progress.finish();
+  ASSIGN_OR_RETURN(CheckReport report, run_check(*r.repo, options, "check " + args.repo, args.json));
   if (args.json) {
-    print_json({{"ok", report.problems.empty()},
-                {"snapshots", report.snapshots},
-                {"trees", report.trees},
-                {"files", report.files},
-                {"packs", report.packs},
-                {"packs_read", report.packs_read},
-                {"bytes_read", report.bytes_read},
-                {"problems", report.problems}});
+    print_json(check_json(report));
   } else {
     for (const auto& p : report.problems) std::printf("problem: %s\n", p.c_str());
     std::printf("%s: %llu snapshots, %llu folders, %llu files, %llu packs%s: %s\n",

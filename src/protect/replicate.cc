@@ -228,8 +228,7 @@ Result<ReplicateReport> replicate_dataset(Repository& source, const std::string&
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Repository> target,
                    Repository::open_replica(target_store, source, &report.target_created));
-  std::vector<std::string> bad_packs;
-  ASSIGN_OR_RETURN(size_t adopted, target->index_unindexed_packs(&bad_packs));
+  ASSIGN_OR_RETURN(size_t adopted, target->index_unindexed_packs(&report.packs_unreadable));
   report.packs_adopted = adopted;
 
   if (options.repair) RETURN_IF_ERROR(drop_bad_packs(*target, &report));

@@ -70,6 +70,9 @@ struct ReplicateReport {
   uint64_t snapshots_present = 0;  // of the dataset, on the target already
   uint64_t snapshots_skipped = 0;  // older than the target's newest (pruned there): not sent
   uint64_t packs_adopted = 0;      // arrived in an earlier, interrupted run
+  // Unindexed packs on the target whose trailer does not open (left alone;
+  // `lares verify` and `--repair` deal with damage), "<name> (<why>)".
+  std::vector<std::string> packs_unreadable;
   uint64_t packs_dropped = 0;      // repair: missing or damaged packs taken out of the replica
   uint64_t base_trees_read = 0;    // tree blobs and nodes of the base snapshot, read on the source
   uint64_t trees_read = 0;         // those of the snapshots sent, minus subtrees of the base

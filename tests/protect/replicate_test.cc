@@ -169,9 +169,15 @@ TEST_F(ReplicateTest, AnInterruptedTransferResumesWithoutResendingFinishedPacks)
       EXPECT_EQ(first.count(name), 0u) << name;
     }
   }
+  // A stray pack whose trailer does not open is named and left alone.
+  const std::string stray = "packs/00/" + std::string(64, '0');
+  ASSERT_TRUE(target_->put(stray, as_bytes("not a pack")).is_ok());
   auto full = replicate_dataset(*repo_, "photos", *target_, ReplicateOptions{});
-  ASSERT_TRUE(full.is_ok());
+  ASSERT_TRUE(full.is_ok()) << full.status().to_string();
   EXPECT_EQ(full->blobs_sent, 0u);
+  ASSERT_EQ(full->packs_unreadable.size(), 1u);
+  EXPECT_NE(full->packs_unreadable[0].find(stray), std::string::npos);
+  ASSERT_TRUE(target_->remove(stray).is_ok());
 
   const std::string frozen = dir_.sub("frozen");
   ASSERT_TRUE(testing::generate_tree(frozen, spec).is_ok());
